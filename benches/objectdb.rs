@@ -1,0 +1,2 @@
+//! objectdb benchmarks (divan); run with `cargo bench --bench objectdb`.
+fn main() {}

@@ -1,0 +1,2 @@
+//! openflow benchmarks (divan); run with `cargo bench --bench openflow`.
+fn main() {}

@@ -1,0 +1,2 @@
+//! ovsdb benchmarks (divan); run with `cargo bench --bench ovsdb`.
+fn main() {}
