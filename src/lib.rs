@@ -8,9 +8,14 @@
 //! - [`openflow`]: OpenFlow 1.3 + Nicira extensions, a sans-IO codec and switch connections.
 //! - [`ovsdb`]: RFC 7047 JSON-RPC client and a typed view of the switch database.
 //! - [`objectdb`]: the transactional object store over redb, ZooKeeper and Redis.
+//! - [`model`]: the network model (physical/logical networks, subnets, ports, routers) and its rules.
+//! - [`web`]: the VLCP-compatible management API (`/viperflow/...`, `/vrouterapi/...`).
+//! - [`runtime`]: the tokio drivers for switch connections.
 
 pub mod config;
+pub mod model;
 pub mod objectdb;
 pub mod openflow;
 pub mod ovsdb;
 pub mod runtime;
+pub mod web;

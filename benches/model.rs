@@ -1,0 +1,2 @@
+//! model benchmarks; run with `cargo bench --bench model`.
+fn main() {}
