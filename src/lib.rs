@@ -11,6 +11,7 @@
 //! - [`model`]: the network model (physical/logical networks, subnets, ports, routers) and its rules.
 //! - [`web`]: the VLCP-compatible management API (`/viperflow/...`, `/vrouterapi/...`).
 //! - [`runtime`]: the tokio drivers for switch connections.
+//! - [`sdn`]: the flow pipeline: declared stages and the flows computed from the model.
 
 pub mod config;
 pub mod model;
@@ -18,4 +19,5 @@ pub mod objectdb;
 pub mod openflow;
 pub mod ovsdb;
 pub mod runtime;
+pub mod sdn;
 pub mod web;
