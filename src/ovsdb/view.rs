@@ -357,17 +357,16 @@ impl View {
             Change::Modified { old, new } => (Some(old), Some(new)),
         };
         let parent = c.current().uuid();
-        if let Some(o) = old {
-            for child in children(o) {
-                if new.is_none_or(|n| !children(n).contains(child)) && index.get(child) == Some(&parent) {
-                    index.remove(child);
-                }
+        let empty = BTreeSet::new();
+        let (old, new) = (old.map_or(&empty, &children), new.map_or(&empty, &children));
+        // Sorted-set differences: a one-port change to a 10 000-port bridge touches one entry.
+        for child in old.difference(new) {
+            if index.get(child) == Some(&parent) {
+                index.remove(child);
             }
         }
-        if let Some(n) = new {
-            for child in children(n) {
-                index.insert(*child, parent);
-            }
+        for child in new.difference(old) {
+            index.insert(*child, parent);
         }
     }
 
