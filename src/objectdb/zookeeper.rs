@@ -99,10 +99,13 @@ fn sequential() -> zk::CreateOptions<'static> {
 }
 
 /// Whether a request failure means "the connection broke" (retry) rather than a real answer.
+/// `Custom` carries the socket error (e.g. connection reset) of a broken connection.
 fn is_transient(e: &zk::Error) -> bool {
     matches!(
         e,
         zk::Error::ConnectionLoss
+            | zk::Error::Custom(_)
+            | zk::Error::Throttled
             | zk::Error::SessionExpired
             | zk::Error::ClientClosed
             | zk::Error::Timeout

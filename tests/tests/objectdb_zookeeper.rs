@@ -104,6 +104,7 @@ async fn zk_server_restart_and_session_expiry_miss_no_change() {
     // Forced expiry: a second client takes over B's session and closes it.
     let thief = zookeeper_client::Client::connector()
         .with_session(b.session())
+        .with_session_timeout(Duration::from_secs(6))
         .connect(&c)
         .await
         .expect("attach to B's session");
@@ -125,6 +126,20 @@ async fn zk_server_restart_and_session_expiry_miss_no_change() {
     let v =
         ObjectDb::new(b.clone()).walk(&["vlcp.test.burst.0".into()], |w| w.value("vlcp.test.burst.0")).await;
     assert!(v.expect("read on B").is_some());
+}
+
+/// Client connections a server reports through the `stat` four-letter word (including the
+/// `stat` connection itself).
+fn clients_on(port: u16) -> usize {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return 0 };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"stat").is_err() {
+        return 0;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().filter(|l| l.starts_with(" /")).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,13 +170,17 @@ async fn heavy_zk_ensemble_losing_one_server_shows_no_client_error() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    zk.stop_server(0);
+    // Stop the server our clients are connected to, so they must fail over.
+    let busiest = (0..3).max_by_key(|i| clients_on(zk.port(*i))).expect("three servers");
+    assert!(clients_on(zk.port(busiest)) >= 2, "cannot tell which server the clients use");
+    zk.stop_server(busiest);
     let ids = load.await.expect("writer task");
     expect_all(&mut sub, &ids, &mut last).await;
     assert_eq!(common::total(&writer).await, common::BALANCE * common::ACCOUNTS as i64);
-    zk.stop_server(1);
+    let other = (busiest + 1) % 3;
+    zk.stop_server(other);
     // Two of three down: no quorum. Bring one back and the cluster serves again.
-    zk.start_server(0).expect("restart server 0");
+    zk.start_server(busiest).expect("restart the stopped server");
     let after = write_burst(&writer, 500, 5).await;
     expect_all(&mut sub, &after, &mut last).await;
 }
