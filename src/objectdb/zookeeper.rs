@@ -279,11 +279,10 @@ impl Shared {
                 }
                 Ok(CommitResult::Committed(receipt))
             }
-            Err(zk::MultiWriteError::OperationFailed { source, .. })
-                if matches!(source, zk::Error::BadVersion | zk::Error::NodeExists | zk::Error::NoNode) =>
-            {
-                Ok(CommitResult::Conflict)
-            }
+            Err(zk::MultiWriteError::OperationFailed {
+                source: zk::Error::BadVersion | zk::Error::NodeExists | zk::Error::NoNode,
+                ..
+            }) => Ok(CommitResult::Conflict),
             Err(zk::MultiWriteError::OperationFailed { source, .. }) => Err(zerr("commit")(source)),
             Err(zk::MultiWriteError::RequestFailed { source }) if is_transient(&source) => {
                 let floor = ws.checks.iter().map(|(_, v)| v.stamp).max().unwrap_or(0);
@@ -309,7 +308,7 @@ impl Shared {
             .await?;
         let mut seqs: Vec<(i64, String)> =
             children.into_iter().filter_map(|n| log_seq(&n).map(|s| (s, n))).collect();
-        seqs.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        seqs.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
         let mut oldest_seen = u64::MAX;
         for chunk in seqs.chunks(LOG_BATCH) {
             for (data, stat) in self.read_log_nodes(chunk).await?.into_iter().flatten() {
