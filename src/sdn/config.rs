@@ -1,0 +1,91 @@
+//! The settings of the pipeline modules, with the original's key names and defaults
+//! (`module.<name>.<key>` in vlcp.conf). Which modules are enabled decides the tables.
+
+use std::net::Ipv4Addr;
+
+use super::input::Mac;
+use super::stages::Module;
+
+/// The router/gateway MAC of the original (`inroutermac`, also the DHCP `servermac`).
+pub const DEFAULT_ROUTER_MAC: Mac = [0x1a, 0x23, 0x67, 0x59, 0x63, 0x33];
+
+/// `module.l2switch.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2SwitchConfig {
+    /// `learning` (False): prepush the MAC → port flows. Learning is a later slice.
+    pub learning: bool,
+}
+
+/// `module.arpresponder.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArpConfig {
+    /// `broadcastonly` (True): answer only broadcast requests; unicast ones reach the owner.
+    pub broadcast_only: bool,
+    /// `disableothers` (False): drop ARP requests for addresses we do not know.
+    pub disable_others: bool,
+}
+
+/// `module.dhcpserver.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpConfig {
+    /// `serveraddress` ('169.254.169.254').
+    pub server_address: Ipv4Addr,
+    /// `servermac` ('1a:23:67:59:63:33').
+    pub server_mac: Mac,
+    /// `leasetime` (None = infinite unless the network or subnet sets `lease_time`).
+    pub lease_time: Option<u32>,
+    /// `t1`, `t2` (None: the client's defaults).
+    pub t1: Option<u32>,
+    pub t2: Option<u32>,
+}
+
+/// `module.icmpresponder.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpConfig {
+    /// `prepush` (False): False answers through the controller, True with flows.
+    pub prepush: bool,
+    /// `inroutermac`: the gateway's MAC.
+    pub router_mac: Mac,
+}
+
+/// The whole pipeline configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdnConfig {
+    /// Enabled modules (`server.startup`); ioprocessing is always on.
+    pub modules: Vec<Module>,
+    pub l2switch: L2SwitchConfig,
+    pub arp: ArpConfig,
+    pub dhcp: DhcpConfig,
+    pub icmp: IcmpConfig,
+}
+
+impl Default for SdnConfig {
+    fn default() -> SdnConfig {
+        SdnConfig {
+            modules: vec![
+                Module::IoProcessing,
+                Module::L2Switch,
+                Module::ArpResponder,
+                Module::DhcpServer,
+                Module::IcmpResponder,
+            ],
+            l2switch: L2SwitchConfig { learning: false },
+            arp: ArpConfig { broadcast_only: true, disable_others: false },
+            dhcp: DhcpConfig {
+                server_address: Ipv4Addr::new(169, 254, 169, 254),
+                server_mac: DEFAULT_ROUTER_MAC,
+                lease_time: None,
+                t1: None,
+                t2: None,
+            },
+            icmp: IcmpConfig { prepush: false, router_mac: DEFAULT_ROUTER_MAC },
+        }
+    }
+}
+
+impl SdnConfig {
+    /// True when `m` is enabled.
+    pub fn enabled(&self, m: Module) -> bool {
+        m == Module::IoProcessing || self.modules.contains(&m)
+    }
+}

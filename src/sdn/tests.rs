@@ -1,0 +1,197 @@
+//! Whole-pipeline unit tests: golden flow listings in stage names, DHCP and ICMP answers.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::{DhcpOption, MessageType, OptionCode};
+
+use super::bind::{IdAssigner, bind};
+use super::compute;
+use super::config::SdnConfig;
+use super::dhcp;
+use super::input::*;
+
+fn lnet(id: &str, phys: &str) -> LogicalNetwork {
+    LogicalNetwork {
+        id: id.into(),
+        physical_network: phys.into(),
+        segment: None,
+        dhcp: DhcpSettings { mtu: Some(1400), ..Default::default() },
+    }
+}
+
+fn subnet(id: &str, net: &str) -> Subnet {
+    Subnet {
+        id: id.into(),
+        network: net.into(),
+        cidr: "198.18.1.0/24".parse().unwrap(),
+        gateway: Some(Ipv4Addr::new(198, 18, 1, 1)),
+        host_routes: Vec::new(),
+        external: false,
+        dhcp: DhcpSettings {
+            dns_nameservers: vec![Ipv4Addr::new(198, 18, 0, 53)],
+            domain_name: Some("lab.test".into()),
+            ..Default::default()
+        },
+    }
+}
+
+fn lport(id: &str, net: &str, sub: &str, last: u8) -> LogicalPort {
+    LogicalPort {
+        id: id.into(),
+        network: net.into(),
+        subnet: Some(sub.into()),
+        mac: [2, 0, 0, 0, 0, last],
+        ip: Some(Ipv4Addr::new(198, 18, 1, 10 + last)),
+        hostname: None,
+    }
+}
+
+/// Two local networks with the same CIDR; p3 in n2 has p1's MAC and IP.
+pub(crate) fn model() -> ModelSnapshot {
+    let mut m = ModelSnapshot::default();
+    m.physical_networks
+        .insert("local".into(), PhysicalNetwork { id: "local".into(), kind: NetworkType::Local });
+    m.logical_networks.insert("n1".into(), lnet("n1", "local"));
+    m.logical_networks.insert("n2".into(), lnet("n2", "local"));
+    m.subnets.insert("s1".into(), subnet("s1", "n1"));
+    m.subnets.insert("s2".into(), subnet("s2", "n2"));
+    m.logical_ports.insert("p1".into(), lport("p1", "n1", "s1", 1));
+    m.logical_ports.insert("p2".into(), lport("p2", "n1", "s1", 2));
+    m.logical_ports.insert("p3".into(), lport("p3", "n2", "s2", 1));
+    m
+}
+
+pub(crate) fn input() -> SwitchInput {
+    let ifaces: Vec<OvsInterface> = [("p1", 1), ("p2", 2), ("p3", 3)]
+        .iter()
+        .map(|(id, of)| OvsInterface { name: format!("tap{of}"), ofport: *of, iface_id: Some((*id).into()) })
+        .collect();
+    bind(&model(), &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default())
+}
+
+#[test]
+fn golden_listing_for_two_local_networks() {
+    let cfg = SdnConfig::default();
+    let p = compute::pipeline(&cfg).unwrap();
+    let t = compute::desired(&p, &cfg, &input()).unwrap();
+    let listing = t.listing(&p).join("\n");
+    let expected = include_str!("testdata/two_local_networks.golden");
+    if listing.trim() != expected.trim() {
+        panic!("flow listing differs from the golden file:\n{listing}");
+    }
+}
+
+#[test]
+fn same_mac_in_two_networks_is_isolated_by_network_register() {
+    let cfg = SdnConfig::default();
+    let p = compute::pipeline(&cfg).unwrap();
+    let t = compute::desired(&p, &cfg, &input()).unwrap();
+    let l2 = t.listing(&p).into_iter().filter(|l| l.starts_with("l2output 100")).collect::<Vec<_>>();
+    assert_eq!(l2.len(), 3, "{l2:#?}");
+    assert!(l2.iter().any(|l| l.contains("NXM_NX_REG5=00000001") && l.contains("NXM_NX_REG6=00000001")));
+    assert!(l2.iter().any(|l| l.contains("NXM_NX_REG5=00000002") && l.contains("NXM_NX_REG6=00000003")));
+    let flood = t.listing(&p).into_iter().filter(|l| l.starts_with("egress 50")).collect::<Vec<_>>();
+    assert_eq!(flood.len(), 2);
+    assert!(flood.iter().any(|l| l.contains("output:PortNo(0x1),output:PortNo(0x2))")), "{flood:#?}");
+}
+
+#[test]
+fn every_module_subset_builds() {
+    use super::stages::Module;
+    let extra = [Module::L2Switch, Module::ArpResponder, Module::DhcpServer, Module::IcmpResponder];
+    for mask in 0..16u32 {
+        let cfg = SdnConfig {
+            modules: extra
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, m)| *m)
+                .collect(),
+            ..Default::default()
+        };
+        let p = compute::pipeline(&cfg).unwrap();
+        compute::desired(&p, &cfg, &input()).unwrap_or_else(|e| panic!("{:?}: {e}", cfg.modules));
+    }
+}
+
+fn opt(m: &dhcproto::v4::Message, c: OptionCode) -> Option<DhcpOption> {
+    m.opts().get(c).cloned()
+}
+
+#[test]
+fn dhcp_discover_gets_offer_with_all_options() {
+    let cfg = SdnConfig::default();
+    let inp = input();
+    let port = inp.port_by_ofport(1).unwrap();
+    let req = dhcp::client_frame(port.mac, 42, MessageType::Discover, None);
+    let out = compute::packet_in(&cfg, &inp, 1, &req).unwrap().unwrap();
+    assert_eq!(out.port, 1);
+    let m = dhcp::decode_reply(&out.frame).unwrap();
+    assert_eq!(m.xid(), 42);
+    assert_eq!(m.yiaddr(), Ipv4Addr::new(198, 18, 1, 11));
+    assert_eq!(opt(&m, OptionCode::MessageType), Some(DhcpOption::MessageType(MessageType::Offer)));
+    assert_eq!(
+        opt(&m, OptionCode::ServerIdentifier),
+        Some(DhcpOption::ServerIdentifier(Ipv4Addr::new(169, 254, 169, 254)))
+    );
+    assert_eq!(
+        opt(&m, OptionCode::SubnetMask),
+        Some(DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
+    );
+    assert_eq!(opt(&m, OptionCode::Router), Some(DhcpOption::Router(vec![Ipv4Addr::new(198, 18, 1, 1)])));
+    assert_eq!(
+        opt(&m, OptionCode::DomainNameServer),
+        Some(DhcpOption::DomainNameServer(vec![Ipv4Addr::new(198, 18, 0, 53)]))
+    );
+    assert_eq!(opt(&m, OptionCode::DomainName), Some(DhcpOption::DomainName("lab.test".into())));
+    assert_eq!(opt(&m, OptionCode::InterfaceMtu), Some(DhcpOption::InterfaceMtu(1400)));
+    assert_eq!(opt(&m, OptionCode::AddressLeaseTime), Some(DhcpOption::AddressLeaseTime(u32::MAX)));
+}
+
+#[test]
+fn dhcp_request_is_acked_or_naked() {
+    let cfg = SdnConfig::default();
+    let inp = input();
+    let port = inp.port_by_ofport(2).unwrap();
+    let good = dhcp::client_frame(port.mac, 7, MessageType::Request, port.ip);
+    let m = dhcp::decode_reply(&compute::packet_in(&cfg, &inp, 2, &good).unwrap().unwrap().frame).unwrap();
+    assert_eq!(opt(&m, OptionCode::MessageType), Some(DhcpOption::MessageType(MessageType::Ack)));
+    let bad = dhcp::client_frame(port.mac, 8, MessageType::Request, Some(Ipv4Addr::new(198, 18, 1, 99)));
+    let m = dhcp::decode_reply(&compute::packet_in(&cfg, &inp, 2, &bad).unwrap().unwrap().frame).unwrap();
+    assert_eq!(opt(&m, OptionCode::MessageType), Some(DhcpOption::MessageType(MessageType::Nak)));
+    assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    let release = dhcp::client_frame(port.mac, 9, MessageType::Release, None);
+    assert_eq!(compute::packet_in(&cfg, &inp, 2, &release).unwrap(), None);
+    assert!(compute::packet_in(&cfg, &inp, 2, &[0u8; 20]).is_err(), "garbage is an error, not a panic");
+    assert_eq!(compute::packet_in(&cfg, &inp, 99, &good).unwrap(), None, "unknown port");
+}
+
+#[test]
+fn classless_routes_encoding() {
+    let r = dhcp::encode_routes(&[
+        ("0.0.0.0/0".parse().unwrap(), Ipv4Addr::new(10, 0, 0, 1)),
+        ("10.1.0.0/16".parse().unwrap(), Ipv4Addr::new(10, 0, 0, 2)),
+        ("169.254.169.254/32".parse().unwrap(), Ipv4Addr::UNSPECIFIED),
+    ]);
+    assert_eq!(r, [0, 10, 0, 0, 1, 16, 10, 1, 10, 0, 0, 2, 32, 169, 254, 169, 254, 0, 0, 0, 0]);
+}
+
+#[test]
+fn gateway_ping_is_answered_by_the_controller() {
+    use etherparse::PacketBuilder;
+    let cfg = SdnConfig::default();
+    let inp = input();
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], cfg.icmp.router_mac)
+        .ipv4([198, 18, 1, 11], [198, 18, 1, 1], 64)
+        .icmpv4_echo_request(5, 6);
+    let mut frame = Vec::new();
+    b.write(&mut frame, b"hello").unwrap();
+    let out = compute::packet_in(&cfg, &inp, 1, &frame).unwrap().unwrap();
+    let pkt = etherparse::SlicedPacket::from_ethernet(&out.frame).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = pkt.transport else { panic!("not icmp") };
+    assert!(matches!(icmp.icmp_type(), etherparse::Icmpv4Type::EchoReply(h) if h.id == 5 && h.seq == 6));
+    assert_eq!(icmp.payload(), b"hello");
+    let Some(etherparse::NetSlice::Ipv4(ip)) = pkt.net else { panic!() };
+    assert_eq!(ip.header().source_addr(), Ipv4Addr::new(198, 18, 1, 1));
+    assert_eq!(ip.header().destination_addr(), Ipv4Addr::new(198, 18, 1, 11));
+}
