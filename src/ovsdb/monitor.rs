@@ -109,13 +109,15 @@ impl Cache {
         self.tables.values().all(HashMap::is_empty)
     }
 
-    fn kind(&self, table: &str, column: &str, value: &Datum) -> ColumnKind {
+    /// The column's shape and whether `update2` sends it as a difference; without a schema,
+    /// the value's shape decides.
+    fn kind(&self, table: &str, column: &str, value: &Datum) -> (ColumnKind, bool) {
         match self.schema.as_ref().and_then(|s| s.column(table, column)) {
-            Some(t) => t.kind,
+            Some(t) => (t.kind, t.composite),
             None => match value {
-                Datum::Atom(_) => ColumnKind::Scalar,
-                Datum::Set(_) => ColumnKind::Set,
-                Datum::Map(_) => ColumnKind::Map,
+                Datum::Atom(_) => (ColumnKind::Scalar, false),
+                Datum::Set(_) => (ColumnKind::Set, true),
+                Datum::Map(_) => (ColumnKind::Map, true),
             },
         }
     }
@@ -126,7 +128,7 @@ impl Cache {
         let mut row = Row::new();
         for (c, cv) in obj {
             let d = Datum::from_json(cv).map_err(|e: DatumError| format!("column {c}: {e}"))?;
-            let d = if self.kind(table, c, &d) == ColumnKind::Set { d.into_set() } else { d };
+            let d = if self.kind(table, c, &d).0 == ColumnKind::Set { d.into_set() } else { d };
             row.insert(c.clone(), d);
         }
         if fill && let Some(schema) = &self.schema {
@@ -224,9 +226,14 @@ impl Cache {
         let mut row = Row::clone(existing);
         for (c, dv) in diff {
             let d = Datum::from_json(dv).map_err(|e| format!("column {c}: {e}"))?;
-            let kind = self.kind(table, c, &d);
+            let (kind, composite) = self.kind(table, c, &d);
             let cur = row.remove(c);
-            row.insert(c.clone(), apply_diff(kind, cur, d));
+            let value = match kind {
+                _ if !composite && kind == ColumnKind::Set => d.into_set(),
+                _ if !composite => d,
+                kind => apply_diff(kind, cur, d),
+            };
+            row.insert(c.clone(), value);
         }
         Ok(self.put(table, uuid, Some(row)))
     }
@@ -265,7 +272,8 @@ impl Cache {
     }
 }
 
-/// Applies one `update2` column difference.
+/// Applies one `update2` difference to a composite (`max > 1`) column: sets take the symmetric
+/// difference; maps add new keys, drop keys given with their current value, and replace values.
 fn apply_diff(kind: ColumnKind, cur: Option<Datum>, diff: Datum) -> Datum {
     match kind {
         ColumnKind::Scalar => diff,
@@ -314,7 +322,7 @@ mod tests {
     fn spec() -> MonitorSpec {
         MonitorSpec {
             db: "db".into(),
-            tables: vec![("I".into(), vec!["name".into(), "ofport".into(), "ids".into()])],
+            tables: vec![("I".into(), vec!["name".into(), "ofport".into(), "ids".into(), "tags".into()])],
         }
     }
 
@@ -323,7 +331,8 @@ mod tests {
             Schema::from_json(&json!({"name": "db", "tables": {"I": {"columns": {
                 "name": {"type": "string"},
                 "ofport": {"type": {"key": "integer", "min": 0, "max": 1}},
-                "ids": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}}
+                "ids": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
+                "tags": {"type": {"key": "integer", "min": 0, "max": "unlimited"}}
             }}}}))
             .unwrap(),
         )
@@ -332,7 +341,7 @@ mod tests {
     #[test]
     fn params_shapes() {
         let p = spec().params(&json!("m"), true);
-        assert_eq!(p, json!(["db", "m", {"I": [{"columns": ["name", "ofport", "ids"]}]}]));
+        assert_eq!(p, json!(["db", "m", {"I": [{"columns": ["name", "ofport", "ids", "tags"]}]}]));
         assert_eq!(spec().params(&json!("m"), false)[2]["I"]["columns"][0], "name");
     }
 
@@ -343,15 +352,13 @@ mod tests {
         let row = ch[0].new.as_ref().unwrap();
         assert_eq!(row["ofport"], Datum::empty_set());
         assert_eq!(row["ids"], Datum::Map(BTreeMap::new()));
-        // ofport [] -> 5 -> 6 as symmetric differences; map insert, change, delete.
-        c.apply(
-            &json!({"I": {U1: {"modify": {"ofport": 5, "ids": ["map", [["k", "v"], ["x", "1"]]]}}}}),
-            UpdateFormat::V2,
-        )
-        .unwrap();
-        let ch = c
-            .apply(&json!({"I": {U1: {"modify": {"ofport": ["set", [5, 6]], "ids": ["map", [["k", "w"], ["x", "1"]]]}}}}), UpdateFormat::V2)
-            .unwrap();
+        // ofport (0..1) [] -> 5 -> 6 by new value; tags {} -> {1,2} -> {2,3} by symmetric
+        // difference; map insert, then change + delete.
+        let m1 = json!({"I": {U1: {"modify": {"ofport": 5, "tags": ["set", [1, 2]], "ids": ["map", [["k", "v"], ["x", "1"]]]}}}});
+        c.apply(&m1, UpdateFormat::V2).unwrap();
+        let m2 = json!({"I": {U1: {"modify": {"ofport": 6, "tags": ["set", [1, 3]], "ids": ["map", [["k", "w"], ["x", "1"]]]}}}});
+        let ch = c.apply(&m2, UpdateFormat::V2).unwrap();
+        assert_eq!(ch[0].new.as_ref().unwrap()["tags"], Datum::set([2i64, 3]));
         let new = ch[0].new.as_ref().unwrap();
         assert_eq!(new["ofport"].as_single(), Some(&Atom::Integer(6)));
         assert_eq!(new["ids"], Datum::map([("k", "w")]));

@@ -26,6 +26,9 @@ pub enum ColumnKind {
 pub struct ColumnType {
     /// Scalar, set or map.
     pub kind: ColumnKind,
+    /// More than one element allowed (`max > 1`). Only such columns travel as differences in
+    /// `update2`; others (scalars, optional `0..1` values) carry their new value.
+    pub composite: bool,
     /// The value a new row has when the column is not given.
     pub default: Datum,
 }
@@ -97,22 +100,27 @@ fn base_type(v: &Value) -> Result<&str, String> {
 
 fn column_type(v: &Value) -> Result<ColumnType, String> {
     if let Value::String(s) = v {
-        return Ok(ColumnType { kind: ColumnKind::Scalar, default: Datum::Atom(atomic_default(s)?) });
+        return Ok(ColumnType {
+            kind: ColumnKind::Scalar,
+            composite: false,
+            default: Datum::Atom(atomic_default(s)?),
+        });
     }
     let key = base_type(v.get("key").ok_or("type without \"key\"")?)?;
-    if v.get("value").is_some() {
-        return Ok(ColumnType { kind: ColumnKind::Map, default: Datum::Map(Default::default()) });
-    }
     let min = v.get("min").and_then(Value::as_u64).unwrap_or(1);
     let max = match v.get("max") {
         None => Some(1),
         Some(Value::String(s)) if s == "unlimited" => None,
         Some(m) => Some(m.as_u64().ok_or("bad max")?),
     };
+    let composite = max != Some(1);
+    if v.get("value").is_some() {
+        return Ok(ColumnType { kind: ColumnKind::Map, composite, default: Datum::Map(Default::default()) });
+    }
     if min == 1 && max == Some(1) {
-        Ok(ColumnType { kind: ColumnKind::Scalar, default: Datum::Atom(atomic_default(key)?) })
+        Ok(ColumnType { kind: ColumnKind::Scalar, composite, default: Datum::Atom(atomic_default(key)?) })
     } else {
-        Ok(ColumnType { kind: ColumnKind::Set, default: Datum::empty_set() })
+        Ok(ColumnType { kind: ColumnKind::Set, composite, default: Datum::empty_set() })
     }
 }
 
@@ -133,6 +141,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.column("T", "a").unwrap().kind, ColumnKind::Scalar);
         assert_eq!(s.column("T", "b").unwrap().kind, ColumnKind::Set);
+        assert!(!s.column("T", "b").unwrap().composite);
+        assert!(s.column("T", "d").unwrap().composite);
         assert_eq!(s.column("T", "c").unwrap().kind, ColumnKind::Map);
         assert_eq!(s.column("T", "d").unwrap().kind, ColumnKind::Set);
         assert_eq!(s.column("T", "e").unwrap().default, Datum::Atom(Atom::String(String::new())));
