@@ -81,7 +81,7 @@ oxm_fields! {
     NXM_NX_REG15 = (1, 15, 4), NXM_NX_TUN_ID = (1, 16, 8), NXM_NX_ARP_SHA = (1, 17, 6),
     NXM_NX_ARP_THA = (1, 18, 6), NXM_NX_TUN_IPV4_SRC = (1, 31, 4),
     NXM_NX_TUN_IPV4_DST = (1, 32, 4), NXM_NX_PKT_MARK = (1, 33, 4),
-    NXM_NX_CT_STATE = (1, 105, 4), NXM_NX_CT_ZONE = (1, 106, 2), NXM_NX_CT_MARK = (1, 107, 4),
+    NXM_NX_CONJ_ID = (1, 37, 4), NXM_NX_CT_STATE = (1, 105, 4), NXM_NX_CT_ZONE = (1, 106, 2), NXM_NX_CT_MARK = (1, 107, 4),
 }
 
 impl OxmField {
