@@ -170,7 +170,11 @@ impl Atom {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 80 { format!("{}…", &s[..s.floor_char_boundary(80)]) } else { s }
+    if s.len() <= 80 {
+        return s;
+    }
+    let cut = (0..=80).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}…", &s[..cut])
 }
 
 impl PartialEq for Atom {
