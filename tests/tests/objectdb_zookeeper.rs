@@ -94,7 +94,6 @@ async fn zk_server_restart_and_session_expiry_miss_no_change() {
     expect_all(&mut sub, &first, &mut last).await;
 
     // Server restart: B's watch comes back; A's commits go through once the server is up.
-    let before = b.session().id();
     zk.stop_server(0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     zk.start_server(0).expect("restart");
@@ -102,12 +101,25 @@ async fn zk_server_restart_and_session_expiry_miss_no_change() {
     expect_all(&mut sub, &second, &mut last).await;
 
     // Forced expiry: a second client takes over B's session and closes it.
-    let thief = zookeeper_client::Client::connector()
-        .with_session(b.session())
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(&c)
-        .await
-        .expect("attach to B's session");
+    // (zookeeper-client gives a resumed session a zero connect deadline, so an attempt can time
+    // out before it starts: retry a few times.)
+    let before = b.session().id();
+    let mut thief = None;
+    for _ in 0..50 {
+        match zookeeper_client::Client::connector()
+            .with_session(b.session())
+            .with_session_timeout(Duration::from_secs(6))
+            .connect(&c)
+            .await
+        {
+            Ok(t) => {
+                thief = Some(t);
+                break;
+            }
+            Err(e) => eprintln!("attaching to B's session: {e}; retrying"),
+        }
+    }
+    let thief = thief.expect("attach to B's session");
     drop(thief); // dropping the last handle closes the session on the server
     let third_a = write_burst(&a, 40, 10).await;
     // Wait until B notices the expiry and opens a new session, writing meanwhile.
