@@ -1,0 +1,380 @@
+//! The SDN controller glue: for every connected datapath, its OVSDB view and the network model,
+//! compute the desired flows and keep the switch in line with them; answer DHCP and gateway
+//! pings that come up as packet-ins.
+//!
+//! Inputs, all handed in by the caller:
+//! - an [`ofswitch::Controller`](crate::runtime::ofswitch::Controller) (switch connections);
+//! - an [`OvsdbClient`] on the same host's ovsdb-server (bridges, ports, `iface-id`, ofports);
+//! - a `watch` channel of [`ModelSnapshot`]s, the network model as of the last consistent
+//!   ObjectDB read (the channel's first value must already be a real read: the controller
+//!   treats it as truth and removes the flows of ports it does not list).
+//!
+//! One task does everything in order (so the flow state of a switch has a single writer):
+//! on a datapath coming up it reads the switch's flows back (flow-stats) and applies only the
+//! difference, never delete-all; on an OVSDB or model change it recomputes every switch and sends
+//! the minimal FlowMods followed by a barrier. Nothing is sent while the OVSDB view is not in
+//! sync (a half-empty view would remove live ports' flows). [`SdnController::status`] reports,
+//! per datapath, whether the last recompute is installed, so callers can wait for "flows in".
+//!
+//! ```no_run
+//! # async fn demo(of: std::sync::Arc<vlcp::runtime::ofswitch::Controller>,
+//! #               ovsdb: vlcp::runtime::ovsdb::OvsdbClient) {
+//! use std::sync::Arc;
+//! use vlcp::runtime::controller::SdnController;
+//! use vlcp::sdn::{config::SdnConfig, input::ModelSnapshot};
+//! let (model_tx, model_rx) = tokio::sync::watch::channel(Arc::new(ModelSnapshot::default()));
+//! let sdn = SdnController::spawn(of, ovsdb, model_rx, SdnConfig::default()).unwrap();
+//! // ... model_tx.send(Arc::new(new_snapshot)) on every ObjectDB change ...
+//! # drop(model_tx); drop(sdn);
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::openflow::{FlowStatsRequest, Message, PacketOut, PortNo};
+use crate::ovsdb::view::View;
+use crate::runtime::ofswitch::{Controller, Datapath, DatapathEvent};
+use crate::runtime::ovsdb::OvsdbClient;
+use crate::sdn::bind::{IdAssigner, bind};
+use crate::sdn::compute;
+use crate::sdn::config::SdnConfig;
+use crate::sdn::flow::{FlowError, FlowTable};
+use crate::sdn::flowsync;
+use crate::sdn::input::{ModelSnapshot, OvsInterface, SwitchIdentity, SwitchInput};
+use crate::sdn::stages::{Pipeline, PipelineError};
+
+/// Why the controller cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("the enabled modules give no valid pipeline: {0}")]
+    Pipeline(#[from] PipelineError),
+}
+
+/// What one switch looks like to the controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwitchStatus {
+    /// The OVSDB bridge of this datapath, once known.
+    pub bridge: Option<String>,
+    /// True when the flows of the latest recompute are installed (acknowledged by a barrier).
+    pub synced: bool,
+    /// Number of our flows on the switch.
+    pub flows: usize,
+    /// Logical ports bound on this switch.
+    pub ports: Vec<String>,
+    /// FlowMods sent since the datapath came up.
+    pub flow_mods: u64,
+    /// OFPT_ERROR messages received from this switch.
+    pub errors: u64,
+    /// Packet-ins answered (DHCP, gateway pings).
+    pub answered: u64,
+}
+
+/// Status of every connected datapath, by datapath id.
+pub type Status = BTreeMap<u64, SwitchStatus>;
+
+/// A running SDN controller task. Dropping the handle stops it.
+pub struct SdnController {
+    status: watch::Receiver<Status>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SdnController {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SdnController {
+    /// Starts the controller task (needs a tokio runtime).
+    pub fn spawn(
+        of: Arc<Controller>,
+        ovsdb: OvsdbClient,
+        model: watch::Receiver<Arc<ModelSnapshot>>,
+        config: SdnConfig,
+    ) -> Result<SdnController, ControllerError> {
+        let pipeline = compute::pipeline(&config)?;
+        let (status_tx, status) = watch::channel(Status::new());
+        let events = of.subscribe();
+        let worker =
+            Worker { of, ovsdb, model, config, pipeline, switches: BTreeMap::new(), status: status_tx };
+        let task = tokio::spawn(worker.run(events));
+        Ok(SdnController { status, task })
+    }
+
+    /// The current status of every datapath.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Waits until `check` accepts the status.
+    pub async fn wait_status<R>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Status) -> Option<R>,
+    ) -> Option<R> {
+        let mut rx = self.status.clone();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if let Some(r) = check(&rx.borrow_and_update()) {
+                    return Some(r);
+                }
+                rx.changed().await.ok()?;
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+struct Switch {
+    dp: Datapath,
+    ids: IdAssigner,
+    input: SwitchInput,
+    /// What the switch has, when known; `None` forces a flow-stats read.
+    installed: Option<FlowTable>,
+    dirty: bool,
+    status: SwitchStatus,
+}
+
+struct Worker {
+    of: Arc<Controller>,
+    ovsdb: OvsdbClient,
+    model: watch::Receiver<Arc<ModelSnapshot>>,
+    config: SdnConfig,
+    pipeline: Pipeline,
+    switches: BTreeMap<u64, Switch>,
+    status: watch::Sender<Status>,
+}
+
+/// The interfaces of the bridge of datapath `dpid`, as binding input.
+fn bridge_view(view: &View, dpid: u64) -> Option<(SwitchIdentity, Vec<OvsInterface>)> {
+    let bridge = view.bridges.values().find(|b| b.datapath_id == Some(dpid))?;
+    let mut ifaces = Vec::new();
+    for port in bridge.ports.iter().filter_map(|u| view.ports.get(u)) {
+        for iface in port.interfaces.iter().filter_map(|u| view.interfaces.get(u)) {
+            let Some(ofport) = iface.usable_ofport() else { continue };
+            ifaces.push(OvsInterface {
+                name: iface.name.clone(),
+                ofport,
+                iface_id: iface.iface_id().map(str::to_owned),
+            });
+        }
+    }
+    let id = SwitchIdentity {
+        vhost: String::new(),
+        systemid: view.system_id().unwrap_or_default().to_owned(),
+        bridge: bridge.name.clone(),
+    };
+    Some((id, ifaces))
+}
+
+/// A digest of what binding reads from the view, to notice relevant OVSDB changes.
+fn view_digest(view: &View) -> Vec<(Option<u64>, String, Vec<OvsInterface>)> {
+    let mut out: Vec<_> = view
+        .bridges
+        .values()
+        .map(|b| {
+            let ifaces = b.datapath_id.and_then(|d| bridge_view(view, d)).map(|(_, i)| i).unwrap_or_default();
+            (b.datapath_id, b.name.clone(), ifaces)
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+impl Worker {
+    async fn run(mut self, mut events: broadcast::Receiver<DatapathEvent>) {
+        for dp in self.of.datapaths() {
+            self.add(dp);
+        }
+        let mut digest = self.ovsdb.with_view(view_digest);
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            self.reconcile_dirty().await;
+            let ovsdb = self.ovsdb.clone();
+            let last = digest.clone();
+            let ovsdb_change =
+                ovsdb.wait_view("an OVSDB change", Duration::from_secs(3600), move |v, synced| {
+                    let d = view_digest(v);
+                    (synced && d != last).then_some(d)
+                });
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ev) => self.on_event(ev).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("controller missed {n} datapath events; resyncing every switch");
+                        for dp in self.of.datapaths() {
+                            self.add(dp);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                d = ovsdb_change => {
+                    if let Ok(d) = d {
+                        digest = d;
+                        self.mark_all_dirty();
+                    }
+                }
+                r = self.model.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    self.mark_all_dirty();
+                }
+                _ = retry.tick() => {}
+            }
+        }
+    }
+
+    fn add(&mut self, dp: Datapath) {
+        let id = dp.id;
+        let sw = Switch {
+            dp,
+            ids: IdAssigner::default(),
+            input: SwitchInput::default(),
+            installed: None,
+            dirty: true,
+            status: SwitchStatus::default(),
+        };
+        self.switches.insert(id, sw);
+        self.publish();
+    }
+
+    fn mark_all_dirty(&mut self) {
+        for sw in self.switches.values_mut() {
+            sw.dirty = true;
+            sw.status.synced = false;
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let status: Status = self.switches.iter().map(|(id, s)| (*id, s.status.clone())).collect();
+        self.status.send_if_modified(|old| {
+            let changed = *old != status;
+            *old = status;
+            changed
+        });
+    }
+
+    async fn on_event(&mut self, ev: DatapathEvent) {
+        match ev {
+            DatapathEvent::Up(dp) => {
+                tracing::info!("datapath {:#018x} up", dp.id);
+                self.add(dp);
+            }
+            DatapathEvent::Down { datapath_id, reason } => {
+                tracing::info!("datapath {datapath_id:#018x} down: {reason:?}");
+                if self.switches.get(&datapath_id).is_some_and(|s| !s.dp.is_connected()) {
+                    self.switches.remove(&datapath_id);
+                    self.publish();
+                }
+            }
+            DatapathEvent::PacketIn { datapath_id, packet_in } => {
+                let Some(sw) = self.switches.get_mut(&datapath_id) else { return };
+                let Some(in_port) = packet_in.in_port() else { return };
+                match compute::packet_in(&self.config, &sw.input, in_port.0, &packet_in.data) {
+                    Ok(Some(reply)) => {
+                        let out = PacketOut::to_port(PortNo(reply.port), reply.frame);
+                        if let Err(e) = sw.dp.send(Message::PacketOut(out)).await {
+                            tracing::warn!("datapath {datapath_id:#018x}: packet-out failed: {e}");
+                        } else {
+                            sw.status.answered += 1;
+                            self.publish();
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!("datapath {datapath_id:#018x} port {in_port}: no answer: {e}"),
+                }
+            }
+            DatapathEvent::Error { datapath_id, error } => {
+                tracing::warn!("datapath {datapath_id:#018x} sent an error: {error:?}");
+                if let Some(sw) = self.switches.get_mut(&datapath_id) {
+                    sw.status.errors += 1;
+                    sw.installed = None;
+                    sw.dirty = true;
+                    self.publish();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn reconcile_dirty(&mut self) {
+        if !self.ovsdb.is_synced() {
+            return;
+        }
+        let dirty: Vec<u64> = self.switches.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id).collect();
+        for id in dirty {
+            if let Err(e) = self.reconcile(id).await {
+                tracing::warn!("datapath {id:#018x}: flow sync failed, retrying: {e}");
+            }
+        }
+        self.publish();
+    }
+
+    async fn reconcile(&mut self, id: u64) -> Result<(), SyncError> {
+        let model = self.model.borrow().clone();
+        let Some(sw) = self.switches.get_mut(&id) else { return Ok(()) };
+        let bound = self.ovsdb.with_view(|v| bridge_view(v, id));
+        let (identity, ifaces) = bound.unwrap_or_default();
+        sw.input = bind(&model, &identity, &ifaces, &mut sw.ids);
+        sw.status.bridge = (!identity.bridge.is_empty()).then(|| identity.bridge.clone());
+        sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
+        let desired = compute::desired(&self.pipeline, &self.config, &sw.input)?;
+        let installed = match sw.installed.take() {
+            Some(t) => t,
+            None => read_installed(&sw.dp).await?,
+        };
+        let plan = flowsync::plan(&installed, &desired);
+        let n = plan.len();
+        if n > 0 {
+            let mods: Vec<Message> = plan.into_mods().into_iter().map(Message::FlowMod).collect();
+            if let Err(e) = sw.dp.batch(mods).await {
+                sw.status.errors += e
+                    .failed()
+                    .filter(|(_, e)| matches!(e, crate::runtime::ofswitch::OfError::Switch(_)))
+                    .count() as u64;
+                return Err(SyncError::Batch(e.to_string()));
+            }
+            tracing::debug!("datapath {id:#018x}: {n} flow mods");
+        }
+        sw.status.flow_mods += n as u64;
+        sw.installed = Some(flowsync::applied(&installed, &desired));
+        sw.status.flows = desired.len();
+        sw.status.synced = true;
+        sw.dirty = false;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    #[error("reading installed flows: {0}")]
+    Read(#[from] crate::runtime::ofswitch::OfError),
+    #[error("flow batch: {0}")]
+    Batch(String),
+}
+
+/// Every flow the switch has, keyed like our desired table.
+async fn read_installed(dp: &Datapath) -> Result<FlowTable, crate::runtime::ofswitch::OfError> {
+    let flows = dp.flow_stats(FlowStatsRequest::default()).await?;
+    let mut t = FlowTable::default();
+    for f in flows {
+        t.insert_reported(f.table_id, f.priority, f.cookie, &f.matches, f.instructions);
+    }
+    Ok(t)
+}
