@@ -270,7 +270,7 @@ pub(crate) async fn list_in(
     filters: &[(String, Value)],
 ) -> Result<Vec<Value>, ModelError> {
     let set_key = set_key.to_string();
-    db.walk(&[set_key.clone()], |w| {
+    db.walk(std::slice::from_ref(&set_key), |w| {
         let candidates: Vec<String> = match &only {
             Some(k) => vec![k.clone()],
             None => match w.value(&set_key)? {

@@ -302,7 +302,7 @@ impl Model {
         let set_key = LogicalNetworkSet::KEY.to_string();
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| specs[i].vni.is_none() && specs[i].vlanid.is_none());
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             let id = |i: usize| specs[i].id.clone().unwrap_or_default();
             touch(
                 t,
@@ -450,7 +450,7 @@ impl Model {
     pub async fn delete_logical_networks(&self, ids: Vec<String>) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = LogicalNetworkSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().flat_map(|id| [net_key(id), map_key(id)]).chain([set_key.clone()]))?;
             let mut set: LogicalNetworkSet = t.obj(&set_key)?.unwrap_or_default();
             let mut nets = Vec::new();
@@ -486,10 +486,10 @@ impl Model {
             let mut maps: HashMap<String, PhysicalNetworkMap> = HashMap::new();
             for (net, vx) in nets.iter().zip(&vx_keys) {
                 let pid = net.physicalnetwork_id();
-                if !maps.contains_key(&pid) {
-                    if let Some(m) = t.obj(&PhysicalNetworkMap::key_of(&[&pid]))? {
-                        maps.insert(pid.clone(), m);
-                    }
+                if !maps.contains_key(&pid)
+                    && let Some(m) = t.obj(&PhysicalNetworkMap::key_of(&[&pid]))?
+                {
+                    maps.insert(pid.clone(), m);
                 }
                 if let Some(m) = maps.get_mut(&pid) {
                     m.logicnetworks.remove_key(&net.key());

@@ -358,7 +358,7 @@ impl Model {
             s.check_ranges_fit_type().map_err(|e| e.at(i))?;
         }
         let set_key = PhysicalNetworkSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             let ids: Vec<&str> = specs.iter().map(|s| s.id.as_deref().unwrap_or_default()).collect();
             touch(t, ids.iter().map(|id| net_key(id)).chain([set_key.clone()]))?;
             let mut set: PhysicalNetworkSet = t.obj(&set_key)?.unwrap_or_default();
@@ -444,7 +444,7 @@ impl Model {
     pub async fn delete_physical_networks(&self, ids: Vec<String>) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = PhysicalNetworkSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().flat_map(|id| [net_key(id), map_key(id)]).chain([set_key.clone()]))?;
             let mut set: PhysicalNetworkSet = t.obj(&set_key)?.unwrap_or_default();
             for (i, id) in ids.iter().enumerate() {
@@ -503,7 +503,7 @@ impl Model {
             |s: &PhysicalPortSpec| PhysicalPort::key_of(&[&s.vhost, &s.systemid, &s.bridge, &s.name]);
         let keys: Vec<String> = specs.iter().map(port_key).collect();
         check_distinct(keys.iter().map(String::as_str))?;
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(
                 t,
                 specs
@@ -583,7 +583,7 @@ impl Model {
     pub async fn delete_physical_ports(&self, ids: Vec<PhysicalPortId>) -> Result<(), ModelError> {
         let set_key = PhysicalPortSet::KEY.to_string();
         check_distinct(ids.iter().map(|i| i.key()).collect::<Vec<_>>().iter().map(String::as_str))?;
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().map(PhysicalPortId::key).chain([set_key.clone()]))?;
             let mut set: PhysicalPortSet = t.obj(&set_key)?.unwrap_or_default();
             let mut ports = Vec::new();

@@ -269,7 +269,7 @@ impl Model {
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| specs[i].ip_address.is_none());
         let set_key = LogicalPortSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             let id = |i: usize| specs[i].id.clone().unwrap_or_default();
             touch(
                 t,
@@ -435,7 +435,7 @@ impl Model {
     pub async fn delete_logical_ports(&self, ids: Vec<String>) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = LogicalPortSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().map(|id| port_key(id)).chain([set_key.clone()]))?;
             let mut ports = Vec::new();
             for (i, id) in ids.iter().enumerate() {

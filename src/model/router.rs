@@ -157,7 +157,7 @@ impl Model {
         }
         check_distinct(specs.iter().map(|s| s.id.as_deref().unwrap_or_default()))?;
         let set_key = VRouterSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             let ids: Vec<String> = specs.iter().map(|s| s.id.clone().unwrap_or_default()).collect();
             touch(t, ids.iter().map(|id| router_key(id)).chain([set_key.clone()]))?;
             let mut set: VRouterSet = t.obj(&set_key)?.unwrap_or_default();
@@ -214,7 +214,7 @@ impl Model {
     pub async fn delete_virtual_routers(&self, ids: Vec<String>) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = VRouterSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().map(|id| router_key(id)).chain([set_key.clone()]))?;
             let mut set: VRouterSet = t.obj(&set_key)?.unwrap_or_default();
             for (i, id) in ids.iter().enumerate() {

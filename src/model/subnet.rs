@@ -306,7 +306,7 @@ impl Model {
         }
         check_distinct(specs.iter().map(|s| s.id.as_deref().unwrap_or_default()))?;
         let set_key = SubNetSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             let id = |i: usize| specs[i].id.clone().unwrap_or_default();
             touch(
                 t,
@@ -469,7 +469,7 @@ impl Model {
     pub async fn delete_subnets(&self, ids: Vec<String>) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = SubNetSet::KEY.to_string();
-        access::write(&self.db, &[set_key.clone()], |t| {
+        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
             touch(t, ids.iter().flat_map(|id| [subnet_key(id), smap_key(id)]).chain([set_key.clone()]))?;
             let mut subnets = Vec::new();
             for (i, id) in ids.iter().enumerate() {
