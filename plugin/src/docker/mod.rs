@@ -9,6 +9,22 @@
 //! - [`protocol`]: the request and response types of every method, and [`protocol::Method`].
 //! - [`server`]: the hyper server on the unix socket (a task per connection: a slow `Join` never
 //!   blocks other calls) dispatching to a [`server::Driver`].
+//! - [`driver`]: [`driver::VlcpDriver`], the driver over the VLCP model, and [`driver::start`].
+//! - [`options`]: the `-o` option grammar; [`naming`]: ids, veth names, derived MACs;
+//!   [`ipam`]: pools and addresses in ObjectDB; [`plumbing`]: veth + OVS port;
+//!   `network` and `endpoint`: the NetworkDriver calls.
 
+pub mod driver;
+mod endpoint;
+pub mod ipam;
+pub mod naming;
+mod network;
+pub mod options;
+pub mod plumbing;
 pub mod protocol;
 pub mod server;
+
+pub use endpoint::DockerInfo;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,384 @@
+//! The driver end to end over its unix socket, on a real embedded store, with a recording
+//! plumber (the real plumbing runs in the `docker_*` e2e suites against OVS and dockerd).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use serde_json::{Value, json};
+use vlcp::model::{Model, Params, PhysicalNetworkSpec};
+use vlcp::objectdb::embedded::EmbeddedStore;
+use vlcp::objectdb::{DataObject, ObjectDb};
+
+use super::DockerInfo;
+use super::driver::{DriverConfig, PluginServer, VlcpDriver, start};
+use super::ipam::{IpamPoolReserve, IpamReserve, LOCAL_ADDRESS_SPACE};
+use super::naming::VethNames;
+use super::plumbing::{PlugSpec, PlumbError, Plumber};
+use super::server::BoxFuture;
+
+const TRACE: &str = include_str!("../../tests/data/docker-20.10-plugin-call-trace.log");
+const NID: &str = "5f177ed2d6eb1b24fc602e94bcfdf3ced9222208a054438e37fd523b1fda0fe4";
+const EID: &str = "fef0c71bc56fb890a1ab219be63a4043fd93ab9f7ca42c20704dc75c4574cb71";
+
+#[derive(Default)]
+struct Recorder {
+    log: Mutex<Vec<String>>,
+    fail_plug: Mutex<bool>,
+}
+
+impl Plumber for Recorder {
+    fn plug<'a>(&'a self, spec: &'a PlugSpec) -> BoxFuture<'a, Result<(), PlumbError>> {
+        Box::pin(async move {
+            let line = format!(
+                "plug {} {} {} mtu={} iface-id={}",
+                spec.names.container,
+                spec.names.host,
+                super::naming::format_mac(&spec.mac),
+                spec.mtu,
+                spec.iface_id
+            );
+            self.log.lock().unwrap().push(line);
+            if *self.fail_plug.lock().unwrap() {
+                return Err(PlumbError::Exists(spec.names.host.clone()));
+            }
+            Ok(())
+        })
+    }
+    fn unplug<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<(), PlumbError>> {
+        Box::pin(async move {
+            self.log.lock().unwrap().push(format!("unplug {}", names.host));
+            Ok(())
+        })
+    }
+}
+
+struct Harness {
+    sock: PathBuf,
+    server: Option<PluginServer>,
+    model: Model,
+    plumber: Arc<Recorder>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ObjectDb::new(Arc::new(EmbeddedStore::open(dir.path().join("db.redb")).unwrap()));
+        let model = Model::new(db);
+        let p = json!({"id": "ph", "type": "local"});
+        model
+            .create_physical_networks(vec![
+                PhysicalNetworkSpec::from_params(Params::new(p.as_object().unwrap().clone())).unwrap(),
+            ])
+            .await
+            .unwrap();
+        let plumber = Arc::new(Recorder::default());
+        let driver = VlcpDriver::with_plumber(DriverConfig::default(), model.clone(), plumber.clone());
+        let sock = dir.path().join("plugins").join("t.sock");
+        let server = start(&sock, Arc::new(driver)).unwrap();
+        Harness { sock, server: Some(server), model, plumber, _dir: dir }
+    }
+
+    async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        post(&self.sock, path, body).await
+    }
+
+    async fn ok(&self, path: &str, body: &str) -> Value {
+        let (s, v) = self.post(path, body).await;
+        assert_eq!(s, StatusCode::OK, "{path} {body}: {v}");
+        v
+    }
+
+    async fn raw(&self, key: &str) -> Option<Value> {
+        let key = key.to_string();
+        self.model.db().walk(std::slice::from_ref(&key), |w| w.value(&key)).await.unwrap()
+    }
+
+    fn plumbing(&self) -> Vec<String> {
+        std::mem::take(&mut *self.plumber.log.lock().unwrap())
+    }
+
+    async fn stop(mut self) {
+        self.server.take().unwrap().stop().await;
+        assert!(!self.sock.exists());
+    }
+}
+
+async fn post(sock: &Path, path: &str, body: &str) -> (StatusCode, Value) {
+    let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(hyperlocal::UnixConnector);
+    let uri: hyper::Uri = hyperlocal::Uri::new(sock, path).into();
+    let req = Request::post(uri).body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: body {bytes:?} is not JSON: {e}"));
+    (status, v)
+}
+
+fn create_network(nid: &str, pool: &str, gw: &str, opts: Value) -> String {
+    json!({"NetworkID": nid, "Options": {"com.docker.network.enable_ipv6": false, "com.docker.network.generic": opts},
+           "IPv4Data": [{"AddressSpace": LOCAL_ADDRESS_SPACE, "Gateway": gw, "Pool": pool}], "IPv6Data": []})
+    .to_string()
+}
+
+fn create_endpoint(nid: &str, eid: &str, addr: &str, mac: &str) -> String {
+    json!({"NetworkID": nid, "EndpointID": eid, "Interface": {"Address": addr, "AddressIPv6": "", "MacAddress": mac},
+           "Options": {"com.docker.network.endpoint.exposedports": [], "com.docker.network.portmap": []}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_captured_docker_call_trace_replays_and_leaves_nothing_behind() {
+    let h = Harness::new().await;
+    let (mut pool_id, mut address) = (String::new(), String::new());
+    for line in TRACE.lines().filter(|l| l.starts_with('/')) {
+        let (path, body) = line.split_once(' ').unwrap_or((line, ""));
+        // Our address space, our PoolID, our address; the trace's network had no -o options.
+        let body = body
+            .trim()
+            .replace("\"vtl\"", &format!("\"{LOCAL_ADDRESS_SPACE}\""))
+            .replace("\"pool1\"", &format!("\"{pool_id}\""))
+            .replace(
+                "\"com.docker.network.generic\":{}",
+                "\"com.docker.network.generic\":{\"physicalnetwork\":\"ph\"}",
+            );
+        let body = if address.is_empty() { body } else { body.replace("198.18.5.7", &address) };
+        let v = h.ok(path, &body).await;
+        match path {
+            "/Plugin.Activate" => assert_eq!(v, json!({"Implements": ["NetworkDriver", "IpamDriver"]})),
+            "/NetworkDriver.GetCapabilities" => {
+                assert_eq!(v, json!({"Scope": "local", "ConnectivityScope": "global"}))
+            }
+            "/IpamDriver.GetCapabilities" => assert_eq!(v["RequiresMACAddress"], false),
+            "/IpamDriver.GetDefaultAddressSpaces" => {
+                assert_eq!(v["LocalDefaultAddressSpace"], LOCAL_ADDRESS_SPACE);
+            }
+            "/IpamDriver.RequestPool" => {
+                assert_eq!(v["Pool"], "198.18.5.0/24");
+                pool_id = v["PoolID"].as_str().unwrap().to_string();
+            }
+            "/IpamDriver.RequestAddress" if body.contains("gateway") => {
+                assert_eq!(v["Address"], "198.18.5.1/24")
+            }
+            "/IpamDriver.RequestAddress" => {
+                assert_eq!(v["Address"], "198.18.5.2/24");
+                address = "198.18.5.2".into();
+            }
+            "/NetworkDriver.CreateNetwork" => {
+                assert_eq!(v, json!({}));
+                let net = h.model.logical_network(&format!("docker-{NID}-lognet")).await.unwrap().unwrap();
+                assert_eq!(net.physicalnetwork_id(), "ph");
+                let s = h.model.subnet(&format!("docker-{NID}-subnet")).await.unwrap().unwrap();
+                assert_eq!((s.cidr.as_str(), s.gateway.as_deref()), ("198.18.5.0/24", Some("198.18.5.1")));
+                assert_eq!(s.extra["docker_ipam_poolid"], json!(pool_id));
+                let pool = h.raw(&IpamReserve::key_for(&pool_id)).await.unwrap();
+                assert_eq!(pool["docker_network"], NID);
+            }
+            "/NetworkDriver.CreateEndpoint" => {
+                // Docker gave both address and MAC: nothing to fill in.
+                assert_eq!(v, json!({}));
+                let p = h.model.logical_port(&format!("docker-{EID}")).await.unwrap().unwrap();
+                assert_eq!(p.ip_address.as_deref(), Some("198.18.5.2"));
+                assert_eq!(p.mac_address, "02:42:ce:3b:c0:ba");
+                assert_eq!(
+                    h.plumbing(),
+                    [format!(
+                        "plug vlcpfef0c71 vlcpfef0c71-tap 02:42:ce:3b:c0:ba mtu=1500 iface-id=docker-{EID}"
+                    )]
+                );
+                let pool = h.raw(&IpamReserve::key_for(&pool_id)).await.unwrap();
+                assert_eq!(pool["reserved_ips"], json!({}), "the port owns the address now");
+            }
+            "/NetworkDriver.Join" => {
+                assert_eq!(
+                    v,
+                    json!({"InterfaceName": {"SrcName": "vlcpfef0c71", "DstPrefix": "eth"}, "Gateway": "198.18.5.1"})
+                );
+                let info = h.raw(&DockerInfo::key_of(&[&format!("docker-{EID}")])).await.unwrap();
+                assert!(info["docker_sandbox"].as_str().unwrap().ends_with("/netns/b90f53d093e9"));
+            }
+            "/NetworkDriver.EndpointOperInfo" => {
+                assert_eq!(v["Value"]["ip_address"], "198.18.5.2");
+                assert_eq!(v["Value"]["host_veth"], "vlcpfef0c71-tap");
+            }
+            "/NetworkDriver.Leave" => {
+                let info = h.raw(&DockerInfo::key_of(&[&format!("docker-{EID}")])).await.unwrap();
+                assert_eq!(info["docker_sandbox"], Value::Null);
+            }
+            "/NetworkDriver.DeleteEndpoint" => {
+                assert_eq!(h.plumbing(), ["unplug vlcpfef0c71-tap"]);
+                assert!(h.model.logical_port(&format!("docker-{EID}")).await.unwrap().is_none());
+                assert!(h.raw(&DockerInfo::key_of(&[&format!("docker-{EID}")])).await.is_none());
+            }
+            _ => assert_eq!(v, json!({}), "{path}"),
+        }
+    }
+    assert!(h.model.logical_network(&format!("docker-{NID}-lognet")).await.unwrap().is_none());
+    assert!(h.model.subnet(&format!("docker-{NID}-subnet")).await.unwrap().is_none());
+    assert!(h.raw(&IpamReserve::key_for(&pool_id)).await.is_none());
+    let pending = h.raw(&IpamPoolReserve::key_of(&[])).await.unwrap();
+    assert_eq!(pending["reserved_pools"], json!({}));
+    assert!(h.plumbing().is_empty());
+    h.stop().await;
+}
+
+async fn network_with_pool(h: &Harness, nid: &str, pool: &str, opts: Value) -> (String, Value) {
+    let p = h
+        .ok(
+            "/IpamDriver.RequestPool",
+            &json!({"AddressSpace": LOCAL_ADDRESS_SPACE, "Pool": pool}).to_string(),
+        )
+        .await;
+    let pid = p["PoolID"].as_str().unwrap().to_string();
+    let gw = h
+        .ok(
+            "/IpamDriver.RequestAddress",
+            &json!({"PoolID": pid, "Address": "", "Options": {"RequestAddressType": "com.docker.network.gateway"}})
+                .to_string(),
+        )
+        .await;
+    let gw = gw["Address"].as_str().unwrap().to_string();
+    let r = h.post("/NetworkDriver.CreateNetwork", &create_network(nid, pool, &gw, opts)).await;
+    (pid, json!({"status": r.0.as_u16(), "body": r.1}))
+}
+
+#[tokio::test]
+async fn two_networks_share_a_cidr_and_macs_are_derived_when_docker_gives_none() {
+    let h = Harness::new().await;
+    let (mut pools, mut macs) = (Vec::new(), Vec::new());
+    for nid in ["na", "nb"] {
+        let (pid, r) =
+            network_with_pool(&h, nid, "198.18.5.0/24", json!({"physicalnetwork": "ph", "mtu": "1400"}))
+                .await;
+        assert_eq!(r["status"], 200, "{r}");
+        let a = h.ok("/IpamDriver.RequestAddress", &json!({"PoolID": pid, "Address": ""}).to_string()).await;
+        assert_eq!(a["Address"], "198.18.5.2/24", "each network is its own address space");
+        let eid = format!("e{nid}0123456789");
+        let v = h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint(nid, &eid, "198.18.5.2/24", "")).await;
+        let mac = v["Interface"]["MacAddress"].as_str().unwrap().to_string();
+        let derived = super::naming::derive_mac(
+            [2, 0, 0, 0, 0, 0],
+            Some(&format!("docker-{nid}-subnet")),
+            Some("198.18.5.2".parse().unwrap()),
+            "unused",
+        );
+        assert_eq!(mac, super::naming::format_mac(&derived));
+        assert_eq!(v["Interface"].get("Address"), None, "Docker gave the address: not echoed");
+        let logged = h.plumbing();
+        assert!(logged[0].contains(&mac) && logged[0].contains("mtu=1400"), "{logged:?}");
+        pools.push(pid);
+        macs.push(mac);
+    }
+    assert_ne!(pools[0], pools[1]);
+    assert_ne!(macs[0], macs[1], "same IP on two subnets, different MACs");
+    // Retries are harmless: the same network and endpoint again.
+    h.ok(
+        "/NetworkDriver.CreateNetwork",
+        &create_network("na", "198.18.5.0/24", "198.18.5.1/24", json!({"physicalnetwork": "ph"})),
+    )
+    .await;
+    let again = h
+        .ok("/NetworkDriver.CreateEndpoint", &create_endpoint("na", "ena0123456789", "198.18.5.2/24", ""))
+        .await;
+    assert_eq!(again["Interface"]["MacAddress"], json!(macs[0]));
+    // No Address from Docker (no IPAM address): the driver's is returned with the prefix.
+    let v = h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint("na", "ena9999999999", "", "")).await;
+    assert_eq!(v["Interface"]["Address"], "198.18.5.3/24");
+    // Deleting twice is fine.
+    for _ in 0..2 {
+        h.ok(
+            "/NetworkDriver.DeleteEndpoint",
+            &json!({"NetworkID": "na", "EndpointID": "ena9999999999"}).to_string(),
+        )
+        .await;
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bad_options_and_failed_plumbing_leave_nothing_half_created() {
+    let h = Harness::new().await;
+    for (opts, expect) in [
+        (json!({"physicalnetwork": "ph", "vni": "ten"}), "option vni"),
+        (json!({"physicalnetwork": "nope"}), "physicalnetwork"),
+        (json!({"vni": "5"}), "physicalnetwork: is required"),
+        (json!({"physicalnetwork": "ph", "subnet:host_routes": "`[['x', 'y']]`"}), "host_routes"),
+        (json!({"physicalnetwork": "ph", "subnet:allocated_start": "198.18.6.1"}), "allocated_start"),
+    ] {
+        let (pid, r) = network_with_pool(&h, "nx", "198.18.5.0/24", opts.clone()).await;
+        assert!(r["status"].as_u64().unwrap() >= 400, "{opts}: {r}");
+        let err = r["body"]["Err"].as_str().unwrap();
+        assert!(err.contains(expect), "{opts}: {err}");
+        assert!(h.model.logical_network("docker-nx-lognet").await.unwrap().is_none(), "{opts}");
+        assert!(h.model.subnet("docker-nx-subnet").await.unwrap().is_none(), "{opts}");
+        // Docker releases the pool after a failed create; the pool is pending again until then.
+        let pending = h.raw(&IpamPoolReserve::key_of(&[])).await.unwrap();
+        assert!(pending["reserved_pools"].get(&pid).is_some(), "{opts}: {pending}");
+        h.ok("/IpamDriver.ReleasePool", &json!({"PoolID": pid}).to_string()).await;
+    }
+    let (pid, r) = network_with_pool(&h, "ny", "198.18.5.0/24", json!({"physicalnetwork": "ph"})).await;
+    assert_eq!(r["status"], 200, "{r}");
+    *h.plumber.fail_plug.lock().unwrap() = true;
+    let (s, v) = h
+        .post("/NetworkDriver.CreateEndpoint", &create_endpoint("ny", "eyy0123456789", "198.18.5.9/24", ""))
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(v["Err"].as_str().unwrap().contains("host plumbing failed"), "{v}");
+    assert!(h.model.logical_port("docker-eyy0123456789").await.unwrap().is_none());
+    assert!(h.raw(&DockerInfo::key_of(&["docker-eyy0123456789"])).await.is_none());
+    *h.plumber.fail_plug.lock().unwrap() = false;
+    // The address is free again for the retry.
+    h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint("ny", "eyy0123456789", "198.18.5.9/24", "")).await;
+    // Unknown network, bad address.
+    let (s, v) = h.post("/NetworkDriver.CreateEndpoint", &create_endpoint("zz", "e1", "", "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["Err"].as_str().unwrap().contains("unknown to this driver"), "{v}");
+    let (s, _) =
+        h.post("/NetworkDriver.CreateEndpoint", &create_endpoint("ny", "e2", "198.18.7.1/24", "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) =
+        h.post("/NetworkDriver.Join", &json!({"NetworkID": "ny", "EndpointID": "nope"}).to_string()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["Err"].as_str().unwrap().contains("not found"));
+    // Deleting a network with an endpoint fails clearly; after the endpoint goes, it works.
+    let (s, v) = h.post("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": "ny"}).to_string()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    h.ok(
+        "/NetworkDriver.DeleteEndpoint",
+        &json!({"NetworkID": "ny", "EndpointID": "eyy0123456789"}).to_string(),
+    )
+    .await;
+    h.ok("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": "ny"}).to_string()).await;
+    h.ok("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": "ny"}).to_string()).await;
+    assert!(h.raw(&IpamReserve::key_for(&pid)).await.is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn subnet_options_reach_join_as_routes_and_no_gateway() {
+    let h = Harness::new().await;
+    let opts = json!({"physicalnetwork": "ph", "subnet:disablegateway": "",
+        "subnet:host_routes": "`[['198.19.0.0/16', '198.18.5.254'], ['198.18.200.0/24', '0.0.0.0']]`"});
+    let (_, r) = network_with_pool(&h, "nr", "198.18.5.0/24", opts).await;
+    assert_eq!(r["status"], 200, "{r}");
+    h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint("nr", "err0123456789", "", "")).await;
+    let v = h
+        .ok(
+            "/NetworkDriver.Join",
+            &json!({"NetworkID": "nr", "EndpointID": "err0123456789", "SandboxKey": "/x"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        v,
+        json!({"InterfaceName": {"SrcName": "vlcperr0123", "DstPrefix": "eth"},
+               "StaticRoutes": [{"Destination": "198.19.0.0/16", "RouteType": 0, "NextHop": "198.18.5.254"},
+                                {"Destination": "198.18.200.0/24", "RouteType": 1}]})
+    );
+    h.stop().await;
+}
