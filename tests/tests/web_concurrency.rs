@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use serde_json::Value;
 use vlcp::objectdb::KvStore;
 use vlcp::objectdb::zookeeper::ZkStore;
 use vlcp_e2e::lab::ZooKeeper;
@@ -120,5 +119,5 @@ fn two_servers_on_one_zookeeper_see_each_others_objects() {
     assert_eq!(code, 409, "{body}");
     let listed = result(b.curl(&[], "/viperflow/listlogicalports"));
     assert_eq!(listed.as_array().map(Vec::len), Some(2 * CLIENTS + 1));
-    assert!(listed.as_array().unwrap().iter().all(|p| p["network"]["id"] == Value::from("net")));
+    assert!(listed.as_array().unwrap().iter().all(|p| p["network"]["id"] == "net"));
 }
