@@ -147,9 +147,15 @@ impl std::fmt::Debug for VlcpDriver {
 
 /// A model error as Docker should see it: client mistakes are 4xx with the field named.
 pub(crate) fn model_err(context: &str, e: ModelError) -> PluginError {
+    model_err_as(&format!("{context}: "), e)
+}
+
+/// [`model_err`] with the message starting `prefix` (`"option "` → `option vni: …`).
+pub(crate) fn model_err_as(prefix: &str, e: ModelError) -> PluginError {
+    let context = prefix.trim_end_matches([' ', ':']);
     match e {
         ModelError::Field(f) => {
-            let msg = format!("{context}: {f}");
+            let msg = format!("{prefix}{f}");
             match f.kind {
                 FieldErrorKind::Invalid => PluginError::BadRequest(msg),
                 FieldErrorKind::NotFound => PluginError::NotFound(msg),

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use serde_json::Value;
 use vlcp::model::{FieldErrorKind, LogicalNetworkSpec, ModelError, Params, SubnetSpec};
 
-use super::driver::{VlcpDriver, model_err};
+use super::driver::{VlcpDriver, model_err, model_err_as};
 use super::ipam::{GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, POOL_ID_ATTR};
 use super::naming::{lognet_id, subnet_id};
 use super::options::parse_options;
@@ -107,7 +107,10 @@ impl VlcpDriver {
         let existed =
             self.model.logical_network(lognet).await.map_err(|e| model_err("logical network", e))?.is_some();
         if !existed {
-            self.model.create_logical_networks(vec![net_spec]).await.map_err(|e| model_err("option", e))?;
+            self.model
+                .create_logical_networks(vec![net_spec])
+                .await
+                .map_err(|e| model_err_as("option ", e))?;
         }
         let Some(s) = sub_spec else { return Ok(()) };
         if let Err(e) = self.model.create_subnets(vec![s]).await {
