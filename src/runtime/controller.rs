@@ -72,6 +72,8 @@ pub struct SwitchStatus {
     pub errors: u64,
     /// Packet-ins answered (DHCP, gateway pings).
     pub answered: u64,
+    /// Flows of the last recompute dropped because another object wanted the same flow.
+    pub conflicts: usize,
 }
 
 /// Status of every connected datapath, by datapath id.
@@ -332,7 +334,11 @@ impl Worker {
         sw.input = bind(&model, &identity, &ifaces, &mut sw.ids);
         sw.status.bridge = (!identity.bridge.is_empty()).then(|| identity.bridge.clone());
         sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
-        let desired = compute::desired(&self.pipeline, &self.config, &sw.input)?;
+        let (desired, conflicts) = compute::desired_lenient(&self.pipeline, &self.config, &sw.input)?;
+        for c in &conflicts {
+            tracing::warn!("datapath {id:#018x}: {c}");
+        }
+        sw.status.conflicts = conflicts.len();
         let installed = match sw.installed.take() {
             Some(t) => t,
             None => read_installed(&sw.dp).await?,

@@ -68,9 +68,19 @@ pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec
     out
 }
 
-/// The desired flow table of this switch.
+/// The desired flow table of this switch (strict: any conflict is an error).
 pub fn desired(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Result<FlowTable, FlowError> {
     FlowTable::build(pipeline, &entries(pipeline, cfg, input))
+}
+
+/// The desired flow table, keeping the first of conflicting flows and reporting the others
+/// (what the controller installs: one inconsistent model object must not stop a switch).
+pub fn desired_lenient(
+    pipeline: &Pipeline,
+    cfg: &SdnConfig,
+    input: &SwitchInput,
+) -> Result<(FlowTable, Vec<FlowError>), FlowError> {
+    FlowTable::build_lenient(pipeline, &entries(pipeline, cfg, input))
 }
 
 /// What to do with a packet-in: send `frame` out of OpenFlow port `port`.

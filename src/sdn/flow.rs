@@ -217,7 +217,22 @@ impl FlowTable {
     /// Checks and translates `entries`. Identical duplicates collapse; two different flows with
     /// the same identity are an error.
     pub fn build(pipeline: &Pipeline, entries: &[FlowEntry]) -> Result<FlowTable, FlowError> {
+        let (table, conflicts) = Self::build_lenient(pipeline, entries)?;
+        match conflicts.into_iter().next() {
+            Some(c) => Err(c),
+            None => Ok(table),
+        }
+    }
+
+    /// Like [`FlowTable::build`], but a conflict (two model objects wanting the same flow
+    /// identity, e.g. duplicate MACs in one network) keeps the first flow and is reported, so
+    /// one bad object does not stop a whole switch. Pipeline violations are still errors.
+    pub fn build_lenient(
+        pipeline: &Pipeline,
+        entries: &[FlowEntry],
+    ) -> Result<(FlowTable, Vec<FlowError>), FlowError> {
         let mut flows: BTreeMap<FlowKey, (FlowBody, &Owner)> = BTreeMap::new();
+        let mut conflicts = Vec::new();
         for e in entries {
             let table =
                 pipeline.id(e.table).ok_or(FlowError::UnknownTable { module: e.module, table: e.table })?;
@@ -249,20 +264,18 @@ impl FlowTable {
             let body = FlowBody { cookie: Cookie::new(e.module, &e.owner), matches, instructions };
             match flows.get(&key) {
                 Some((old, _)) if old.instructions == body.instructions => {}
-                Some((_, owner)) => {
-                    return Err(FlowError::Conflict {
-                        table: e.table,
-                        priority: e.priority,
-                        a: owner.to_string(),
-                        b: e.owner.to_string(),
-                    });
-                }
+                Some((_, owner)) => conflicts.push(FlowError::Conflict {
+                    table: e.table,
+                    priority: e.priority,
+                    a: owner.to_string(),
+                    b: e.owner.to_string(),
+                }),
                 None => {
                     flows.insert(key, (body, &e.owner));
                 }
             }
         }
-        Ok(FlowTable { flows: flows.into_iter().map(|(k, (b, _))| (k, b)).collect() })
+        Ok((FlowTable { flows: flows.into_iter().map(|(k, (b, _))| (k, b)).collect() }, conflicts))
     }
 
     /// Adds a flow as the switch reports it (flow-stats), keyed canonically.

@@ -195,3 +195,104 @@ fn gateway_ping_is_answered_by_the_controller() {
     assert_eq!(ip.header().source_addr(), Ipv4Addr::new(198, 18, 1, 1));
     assert_eq!(ip.header().destination_addr(), Ipv4Addr::new(198, 18, 1, 11));
 }
+
+#[test]
+fn duplicate_mac_in_one_network_is_reported_not_fatal() {
+    let mut m = model();
+    let mut dup = m.logical_ports["p2"].clone();
+    dup.id = "p9".into();
+    m.logical_ports.insert("p9".into(), dup);
+    let ifaces: Vec<OvsInterface> = [("p1", 1), ("p2", 2), ("p9", 9)]
+        .iter()
+        .map(|(id, of)| OvsInterface { name: format!("tap{of}"), ofport: *of, iface_id: Some((*id).into()) })
+        .collect();
+    let inp = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+    let cfg = SdnConfig::default();
+    let p = compute::pipeline(&cfg).unwrap();
+    assert!(compute::desired(&p, &cfg, &inp).is_err());
+    let (t, conflicts) = compute::desired_lenient(&p, &cfg, &inp).unwrap();
+    assert!(!conflicts.is_empty());
+    assert!(t.listing(&p).iter().any(|l| l.contains("NXM_NX_REG6=00000009")), "p9 keeps its egress flow");
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_model() -> impl Strategy<Value = (ModelSnapshot, Vec<OvsInterface>)> {
+        let port = (0usize..3, 0u8..6, proptest::option::of(0u8..6), proptest::bool::ANY);
+        (proptest::collection::vec(port, 0..12), proptest::collection::vec(proptest::option::of(1u8..5), 3))
+            .prop_map(|(ports, gws)| {
+                let mut m = ModelSnapshot::default();
+                m.physical_networks
+                    .insert("pv".into(), PhysicalNetwork { id: "pv".into(), kind: NetworkType::Vlan });
+                m.physical_ports.push(PhysicalPort {
+                    vhost: String::new(),
+                    systemid: "%".into(),
+                    bridge: "%".into(),
+                    name: "eth%".into(),
+                    physical_network: "pv".into(),
+                });
+                for (i, gw) in gws.iter().enumerate() {
+                    let n = format!("n{i}");
+                    let mut net = lnet(&n, "pv");
+                    net.segment = Some(100 + i as u32);
+                    m.logical_networks.insert(n.clone(), net);
+                    let mut s = subnet(&format!("s{i}"), &n);
+                    s.gateway = gw.map(|g| Ipv4Addr::new(198, 18, 1, g));
+                    m.subnets.insert(format!("s{i}"), s);
+                }
+                let mut ifaces = vec![OvsInterface { name: "eth1".into(), ofport: 100, iface_id: None }];
+                for (i, (net, mac, ip, bound)) in ports.into_iter().enumerate() {
+                    let id = format!("p{i}");
+                    m.logical_ports.insert(
+                        id.clone(),
+                        LogicalPort {
+                            id: id.clone(),
+                            network: format!("n{net}"),
+                            subnet: Some(format!("s{net}")),
+                            mac: [2, 0, 0, 0, 0, mac],
+                            ip: ip.map(|x| Ipv4Addr::new(198, 18, 1, 10 + x)),
+                            hostname: None,
+                        },
+                    );
+                    if bound {
+                        ifaces.push(OvsInterface {
+                            name: format!("tap{i}"),
+                            ofport: i as u32 + 1,
+                            iface_id: Some(id),
+                        });
+                    }
+                }
+                (m, ifaces)
+            })
+    }
+
+    proptest! {
+        /// Any model, even an inconsistent one, gives a flow table the pipeline accepts; a
+        /// consistent one (unique MAC and IP per network) gives no conflicts.
+        #[test]
+        fn any_model_gives_a_valid_table((m, ifaces) in arb_model()) {
+            let cfg = SdnConfig::default();
+            let p = compute::pipeline(&cfg).unwrap();
+            let inp = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+            let (t, conflicts) = compute::desired_lenient(&p, &cfg, &inp).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            let unique = inp.ports.iter().all(|pt| {
+                seen.insert((pt.netid, pt.mac.to_vec())) && pt.ip.is_none_or(|ip| seen.insert((pt.netid, ip.octets().to_vec())))
+            });
+            let gw_clash = inp.networks.iter().any(|n| n.subnets.iter().any(|s| {
+                s.gateway.is_some_and(|g| inp.ports_of(n.netid).any(|pt| pt.ip == Some(g)))
+            }));
+            if unique && !gw_clash {
+                prop_assert!(conflicts.is_empty(), "{:?}", conflicts);
+            }
+            // Every bound port has its egress flow.
+            let listing = t.listing(&p);
+            for pt in &inp.ports {
+                let want = format!("egress 100 NXM_NX_REG6={:08x} ", pt.ofport);
+                prop_assert!(listing.iter().any(|l| l.starts_with(&want)), "{}", want);
+            }
+        }
+    }
+}

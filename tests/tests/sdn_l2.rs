@@ -294,3 +294,139 @@ fn controller_restart_finds_the_flows_right_and_removal_cleans_up() {
     );
     w.assert_no_errors();
 }
+
+/// `ping -c count -i 0.05` in the background; returns (transmitted, received) when done.
+fn background_ping(ep: &Endpoint, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
+    let mut cmd = ep.ns.cmd("ping");
+    cmd.args(["-n", "-q", "-c", &count.to_string(), "-i", "0.05", "-W", "1", ip]);
+    std::thread::spawn(move || {
+        let out = vlcp_e2e::lab::run(&mut cmd).expect("ping runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text.lines().find(|l| l.contains("transmitted")).unwrap_or_else(|| panic!("{text}"));
+        let nums: Vec<u32> =
+            line.split(|c: char| !c.is_ascii_digit()).filter_map(|s| s.parse().ok()).collect();
+        (nums[0], nums[1])
+    })
+}
+
+#[test]
+fn continuous_ping_survives_controller_and_openflow_restart() {
+    let p1 = port("p1", "n1", "02:00:00:00:05:01", "198.18.1.11");
+    let p2 = port("p2", "n1", "02:00:00:00:05:02", "198.18.1.12");
+    let mut w = World::new(model(&[&p1, &p2]));
+    let e1 = w.endpoint(&p1, "02:00:00:00:05:01");
+    let e2 = w.endpoint(&p2, "02:00:00:00:05:02");
+    w.wait_bound(&["p1", "p2"]);
+    assert!(e1.ns.ping_eventually(&e2.ip, 10), "{}", w.flows());
+    let ping = background_ping(&e1, &e2.ip, 200);
+    // Stop the SDN task and the OpenFlow endpoint: the switch loses its controller.
+    w.sdn = None;
+    let mut of = w.of.clone();
+    w.of = Arc::new(w.rt.block_on(async {
+        Controller::start(ControllerConfig { listen: Vec::new(), ..Default::default() }).await.unwrap()
+    }));
+    let old = loop {
+        match Arc::try_unwrap(of) {
+            Ok(c) => break c,
+            Err(still_shared) => {
+                of = still_shared;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    drop(old);
+    // A new endpoint on the same socket; OVS reconnects by itself.
+    let sock = w.ovs.dir().join("ctl.sock");
+    w.of = Arc::new(w.rt.block_on(async {
+        Controller::start(ControllerConfig {
+            listen: vec![format!("unix:{}", sock.display())],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }));
+    let model_rx = w.model.subscribe();
+    w.sdn = Some({
+        let _g = w.rt.enter();
+        SdnController::spawn(w.of.clone(), w.ovsdb.clone(), model_rx, SdnConfig::default()).unwrap()
+    });
+    let st = w.wait_bound(&["p1", "p2"]);
+    assert_eq!(st[&w.dpid].flow_mods, 0, "reconnect resync rewrote flows\n{}", w.flows());
+    let (sent, got) = ping.join().unwrap();
+    assert_eq!(sent, 200);
+    assert_eq!(got, sent, "packets lost across the controller restart and OpenFlow reconnect");
+    w.assert_no_errors();
+}
+
+/// A logical port reaches a host behind a physical port of a `kind` physical network (the host
+/// is a namespace on a veth: tagged with VLAN 100 for vlan, untagged for native).
+fn physical_network_carries(kind: NetworkType) {
+    let p1 = LogicalPort {
+        id: "p1".into(),
+        network: "v1".into(),
+        subnet: Some("sv".into()),
+        mac: parse_mac("02:00:00:00:06:01").unwrap(),
+        ip: Some("198.18.2.11".parse().unwrap()),
+        hostname: None,
+    };
+    let base = |phys_port: Option<String>| {
+        let mut m = ModelSnapshot::default();
+        m.physical_networks.insert("pv".into(), PhysicalNetwork { id: "pv".into(), kind });
+        let mut net = network("v1");
+        net.physical_network = "pv".into();
+        net.segment = (kind == NetworkType::Vlan).then_some(100);
+        m.logical_networks.insert("v1".into(), net);
+        let mut s = subnet("sv", "v1");
+        s.cidr = "198.18.2.0/24".parse().unwrap();
+        s.gateway = None;
+        m.subnets.insert("sv".into(), s);
+        m.logical_ports.insert("p1".into(), p1.clone());
+        if let Some(name) = phys_port {
+            m.physical_ports.push(vlcp::sdn::input::PhysicalPort {
+                vhost: String::new(),
+                systemid: "%".into(),
+                bridge: "%".into(),
+                name,
+                physical_network: "pv".into(),
+            });
+        }
+        m
+    };
+    let w = World::new(base(None));
+    // The outside: a standalone (NORMAL) bridge joined to br0 by a veth trunk; the host sits on
+    // an access port (VLAN 100 for vlan, untagged for native), so only frames with the right
+    // tag reach it.
+    w.ovs.vsctl(&["add-br", "brx", "--", "set", "bridge", "brx", "datapath_type=netdev"]).unwrap();
+    let (trunk, far) = (vlcp_e2e::lab::unique("t"), vlcp_e2e::lab::unique("t"));
+    let hns = w.ovs.netns();
+    hns.run(&["ip", "link", "add", &trunk, "type", "veth", "peer", "name", &far]).unwrap();
+    hns.run(&["ip", "link", "set", &trunk, "up"]).unwrap();
+    hns.run(&["ip", "link", "set", &far, "up"]).unwrap();
+    w.ovs.vsctl(&["add-port", BR, &trunk]).unwrap();
+    w.ovs.vsctl(&["add-port", "brx", &far]).unwrap();
+    let ext = w.ovs.add_endpoint_with("brx", "198.18.2.99/24", &EndpointOpts::default()).unwrap();
+    if kind == NetworkType::Vlan {
+        w.ovs.vsctl(&["set", "port", &ext.host_if, "tag=100"]).unwrap();
+    }
+    let e1 = w.endpoint(&p1, "02:00:00:00:06:01");
+    w.wait_bound(&["p1"]);
+    assert!(!e1.ns.ping(&ext.ip, 1), "reached the outside before the physical port exists");
+    w.model.send_replace(Arc::new(base(Some(trunk.clone()))));
+    let dpid = w.dpid;
+    w.rt.block_on(w.sdn().wait_status(Duration::from_secs(30), |s| {
+        s.get(&dpid).filter(|sw| sw.synced && sw.flows > 0).map(|_| ())
+    }));
+    assert!(e1.ns.ping_eventually(&ext.ip, 10), "logical port → physical host\n{}", w.flows());
+    assert!(ext.ns.ping(&e1.ip, 3), "physical host → logical port\n{}", w.flows());
+    w.assert_no_errors();
+}
+
+#[test]
+fn vlan_network_tags_traffic_on_the_physical_port() {
+    physical_network_carries(NetworkType::Vlan);
+}
+
+#[test]
+fn native_network_is_untagged_on_the_physical_port() {
+    physical_network_carries(NetworkType::Native);
+}
