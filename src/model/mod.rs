@@ -98,3 +98,6 @@ macro_rules! singleton_set {
     };
 }
 pub(crate) use singleton_set;
+
+#[cfg(test)]
+mod tests;
