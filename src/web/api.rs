@@ -79,536 +79,60 @@ const VF: &str = "viperflow";
 /// Every API, in `discover` order. Names the manual prints that the original never had
 /// (`createnetwork`, `createglobalnetwork`, `createglobalport`) are aliases, so the manual's
 /// commands work verbatim.
+#[rustfmt::skip]
 pub const APIS: &[ApiDef] = &[
-    api!(
-        "viperflow",
-        "createphysicalnetwork",
-        PhysicalNetwork,
-        Create,
-        None,
-        [("type", Some("'vlan'")), ("id", Some("None"))],
-        true,
-        "Create a physical network (vlanrange/vnirange: lists of inclusive [start, end])"
-    ),
-    api!(
-        "viperflow",
-        "createphysicalnetworks",
-        PhysicalNetwork,
-        Create,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Create physical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "updatephysicalnetwork",
-        PhysicalNetwork,
-        Update,
-        None,
-        [("id", None)],
-        true,
-        "Update a physical network"
-    ),
-    api!(
-        "viperflow",
-        "updatephysicalnetworks",
-        PhysicalNetwork,
-        Update,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Update physical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "deletephysicalnetwork",
-        PhysicalNetwork,
-        Delete,
-        None,
-        [("id", None)],
-        false,
-        "Delete a physical network (no logical networks or ports left)"
-    ),
-    api!(
-        "viperflow",
-        "deletephysicalnetworks",
-        PhysicalNetwork,
-        Delete,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Delete physical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "listphysicalnetworks",
-        PhysicalNetwork,
-        List,
-        None,
-        [("id", Some("None"))],
-        true,
-        "List physical networks; extra parameters filter"
-    ),
-    api!(
-        "viperflow",
-        "createphysicalport",
-        PhysicalPort,
-        Create,
-        None,
-        [
-            ("physicalnetwork", None),
-            ("name", None),
-            ("vhost", Some("''")),
-            ("systemid", Some("'%'")),
-            ("bridge", Some("'%'"))
-        ],
-        true,
-        "Create a physical port ('%' matches any system-id or bridge)"
-    ),
-    api!(
-        "viperflow",
-        "createphysicalports",
-        PhysicalPort,
-        Create,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Create physical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "updatephysicalport",
-        PhysicalPort,
-        Update,
-        None,
-        [("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))],
-        true,
-        "Update a physical port"
-    ),
-    api!(
-        "viperflow",
-        "updatephysicalports",
-        PhysicalPort,
-        Update,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Update physical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "deletephysicalport",
-        PhysicalPort,
-        Delete,
-        None,
-        [("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))],
-        false,
-        "Delete a physical port"
-    ),
-    api!(
-        "viperflow",
-        "deletephysicalports",
-        PhysicalPort,
-        Delete,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Delete physical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "listphysicalports",
-        PhysicalPort,
-        List,
-        None,
-        [
-            ("name", Some("None")),
-            ("physicalnetwork", Some("None")),
-            ("vhost", Some("''")),
-            ("systemid", Some("'%'")),
-            ("bridge", Some("'%'"))
-        ],
-        true,
-        "List physical ports; extra parameters filter"
-    ),
-    api!(
-        "viperflow",
-        "createlogicalnetwork",
-        LogicalNetwork,
-        Create,
-        None,
-        [("physicalnetwork", None), ("id", Some("None"))],
-        true,
-        "Create a logical network (vni/vlanid given or allocated; mtu; DHCP options)"
-    ),
-    api!(
-        "viperflow",
-        "createlogicalnetworks",
-        LogicalNetwork,
-        Create,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Create logical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "updatelogicalnetwork",
-        LogicalNetwork,
-        Update,
-        None,
-        [("id", None)],
-        true,
-        "Update a logical network"
-    ),
-    api!(
-        "viperflow",
-        "updatelogicalnetworks",
-        LogicalNetwork,
-        Update,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Update logical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "deletelogicalnetwork",
-        LogicalNetwork,
-        Delete,
-        None,
-        [("id", None)],
-        false,
-        "Delete a logical network (no subnets or ports left)"
-    ),
-    api!(
-        "viperflow",
-        "deletelogicalnetworks",
-        LogicalNetwork,
-        Delete,
-        Some("networks"),
-        [("networks", None)],
-        false,
-        "Delete logical networks in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "listlogicalnetworks",
-        LogicalNetwork,
-        List,
-        None,
-        [("id", Some("None")), ("physicalnetwork", Some("None"))],
-        true,
-        "List logical networks; extra parameters filter"
-    ),
-    api!(
-        "viperflow",
-        "createlogicalport",
-        LogicalPort,
-        Create,
-        None,
-        [("logicalnetwork", None), ("id", Some("None")), ("subnet", Some("None"))],
-        true,
-        "Create a logical port (mac_address, ip_address given or allocated)"
-    ),
-    api!(
-        "viperflow",
-        "createlogicalports",
-        LogicalPort,
-        Create,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Create logical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "updatelogicalport",
-        LogicalPort,
-        Update,
-        None,
-        [("id", None)],
-        true,
-        "Update a logical port"
-    ),
-    api!(
-        "viperflow",
-        "updatelogicalports",
-        LogicalPort,
-        Update,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Update logical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "deletelogicalport",
-        LogicalPort,
-        Delete,
-        None,
-        [("id", None)],
-        false,
-        "Delete a logical port"
-    ),
-    api!(
-        "viperflow",
-        "deletelogicalports",
-        LogicalPort,
-        Delete,
-        Some("ports"),
-        [("ports", None)],
-        false,
-        "Delete logical ports in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "listlogicalports",
-        LogicalPort,
-        List,
-        None,
-        [("id", Some("None")), ("logicalnetwork", Some("None"))],
-        true,
-        "List logical ports; extra parameters filter"
-    ),
-    api!(
-        "viperflow",
-        "createsubnet",
-        Subnet,
-        Create,
-        None,
-        [("logicalnetwork", None), ("cidr", None), ("id", Some("None"))],
-        true,
-        "Create a subnet (gateway, allocated_start/end, host_routes, isexternal, DHCP options)"
-    ),
-    api!(
-        "viperflow",
-        "createsubnets",
-        Subnet,
-        Create,
-        Some("subnets"),
-        [("subnets", None)],
-        false,
-        "Create subnets in one transaction"
-    ),
+    api!("viperflow", "createphysicalnetwork", PhysicalNetwork, Create, None, [("type", Some("'vlan'")), ("id", Some("None"))], true, "Create a physical network (vlanrange/vnirange: lists of inclusive [start, end])"),
+    api!("viperflow", "createphysicalnetworks", PhysicalNetwork, Create, Some("networks"), [("networks", None)], false, "Create physical networks in one transaction"),
+    api!("viperflow", "updatephysicalnetwork", PhysicalNetwork, Update, None, [("id", None)], true, "Update a physical network"),
+    api!("viperflow", "updatephysicalnetworks", PhysicalNetwork, Update, Some("networks"), [("networks", None)], false, "Update physical networks in one transaction"),
+    api!("viperflow", "deletephysicalnetwork", PhysicalNetwork, Delete, None, [("id", None)], false, "Delete a physical network (no logical networks or ports left)"),
+    api!("viperflow", "deletephysicalnetworks", PhysicalNetwork, Delete, Some("networks"), [("networks", None)], false, "Delete physical networks in one transaction"),
+    api!("viperflow", "listphysicalnetworks", PhysicalNetwork, List, None, [("id", Some("None"))], true, "List physical networks; extra parameters filter"),
+    api!("viperflow", "createphysicalport", PhysicalPort, Create, None, [("physicalnetwork", None), ("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))], true, "Create a physical port ('%' matches any system-id or bridge)"),
+    api!("viperflow", "createphysicalports", PhysicalPort, Create, Some("ports"), [("ports", None)], false, "Create physical ports in one transaction"),
+    api!("viperflow", "updatephysicalport", PhysicalPort, Update, None, [("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))], true, "Update a physical port"),
+    api!("viperflow", "updatephysicalports", PhysicalPort, Update, Some("ports"), [("ports", None)], false, "Update physical ports in one transaction"),
+    api!("viperflow", "deletephysicalport", PhysicalPort, Delete, None, [("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))], false, "Delete a physical port"),
+    api!("viperflow", "deletephysicalports", PhysicalPort, Delete, Some("ports"), [("ports", None)], false, "Delete physical ports in one transaction"),
+    api!("viperflow", "listphysicalports", PhysicalPort, List, None, [("name", Some("None")), ("physicalnetwork", Some("None")), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))], true, "List physical ports; extra parameters filter"),
+    api!("viperflow", "createlogicalnetwork", LogicalNetwork, Create, None, [("physicalnetwork", None), ("id", Some("None"))], true, "Create a logical network (vni/vlanid given or allocated; mtu; DHCP options)"),
+    api!("viperflow", "createlogicalnetworks", LogicalNetwork, Create, Some("networks"), [("networks", None)], false, "Create logical networks in one transaction"),
+    api!("viperflow", "updatelogicalnetwork", LogicalNetwork, Update, None, [("id", None)], true, "Update a logical network"),
+    api!("viperflow", "updatelogicalnetworks", LogicalNetwork, Update, Some("networks"), [("networks", None)], false, "Update logical networks in one transaction"),
+    api!("viperflow", "deletelogicalnetwork", LogicalNetwork, Delete, None, [("id", None)], false, "Delete a logical network (no subnets or ports left)"),
+    api!("viperflow", "deletelogicalnetworks", LogicalNetwork, Delete, Some("networks"), [("networks", None)], false, "Delete logical networks in one transaction"),
+    api!("viperflow", "listlogicalnetworks", LogicalNetwork, List, None, [("id", Some("None")), ("physicalnetwork", Some("None"))], true, "List logical networks; extra parameters filter"),
+    api!("viperflow", "createlogicalport", LogicalPort, Create, None, [("logicalnetwork", None), ("id", Some("None")), ("subnet", Some("None"))], true, "Create a logical port (mac_address, ip_address given or allocated)"),
+    api!("viperflow", "createlogicalports", LogicalPort, Create, Some("ports"), [("ports", None)], false, "Create logical ports in one transaction"),
+    api!("viperflow", "updatelogicalport", LogicalPort, Update, None, [("id", None)], true, "Update a logical port"),
+    api!("viperflow", "updatelogicalports", LogicalPort, Update, Some("ports"), [("ports", None)], false, "Update logical ports in one transaction"),
+    api!("viperflow", "deletelogicalport", LogicalPort, Delete, None, [("id", None)], false, "Delete a logical port"),
+    api!("viperflow", "deletelogicalports", LogicalPort, Delete, Some("ports"), [("ports", None)], false, "Delete logical ports in one transaction"),
+    api!("viperflow", "listlogicalports", LogicalPort, List, None, [("id", Some("None")), ("logicalnetwork", Some("None"))], true, "List logical ports; extra parameters filter"),
+    api!("viperflow", "createsubnet", Subnet, Create, None, [("logicalnetwork", None), ("cidr", None), ("id", Some("None"))], true, "Create a subnet (gateway, allocated_start/end, host_routes, isexternal, DHCP options)"),
+    api!("viperflow", "createsubnets", Subnet, Create, Some("subnets"), [("subnets", None)], false, "Create subnets in one transaction"),
     api!("viperflow", "updatesubnet", Subnet, Update, None, [("id", None)], true, "Update a subnet"),
-    api!(
-        "viperflow",
-        "updatesubnets",
-        Subnet,
-        Update,
-        Some("subnets"),
-        [("subnets", None)],
-        false,
-        "Update subnets in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "deletesubnet",
-        Subnet,
-        Delete,
-        None,
-        [("id", None)],
-        false,
-        "Delete a subnet (no ports or router interfaces left)"
-    ),
-    api!(
-        "viperflow",
-        "deletesubnets",
-        Subnet,
-        Delete,
-        Some("subnets"),
-        [("subnets", None)],
-        false,
-        "Delete subnets in one transaction"
-    ),
-    api!(
-        "viperflow",
-        "listsubnets",
-        Subnet,
-        List,
-        None,
-        [("id", Some("None")), ("logicalnetwork", Some("None"))],
-        true,
-        "List subnets; extra parameters filter"
-    ),
-    api!(
-        "viperflow",
-        "createnetwork",
-        PhysicalNetwork,
-        Create,
-        None,
-        [("type", Some("'vlan'")), ("id", Some("None"))],
-        true,
-        "Alias of createphysicalnetwork (the manual's spelling)"
-    ),
-    api!(
-        "viperflow",
-        "createglobalnetwork",
-        PhysicalNetwork,
-        Create,
-        None,
-        [("type", Some("'vlan'")), ("id", Some("None"))],
-        true,
-        "Alias of createphysicalnetwork (the manual's spelling)"
-    ),
-    api!(
-        "viperflow",
-        "createglobalport",
-        PhysicalPort,
-        Create,
-        None,
-        [
-            ("physicalnetwork", None),
-            ("name", None),
-            ("vhost", Some("''")),
-            ("systemid", Some("'%'")),
-            ("bridge", Some("'%'"))
-        ],
-        true,
-        "Alias of createphysicalport (the manual's spelling)"
-    ),
-    api!(
-        "viperflow",
-        "discover",
-        PhysicalNetwork,
-        Discover,
-        None,
-        [("details", Some("False"))],
-        false,
-        "Discover API definitions"
-    ),
-    api!(
-        "vrouterapi",
-        "createvirtualrouter",
-        VirtualRouter,
-        Create,
-        None,
-        [("id", Some("None"))],
-        true,
-        "Create a virtual router (routes: list of [cidr, nexthop])"
-    ),
-    api!(
-        "vrouterapi",
-        "createvirtualrouters",
-        VirtualRouter,
-        Create,
-        Some("routers"),
-        [("routers", None)],
-        false,
-        "Create virtual routers in one transaction"
-    ),
-    api!(
-        "vrouterapi",
-        "updatevirtualrouter",
-        VirtualRouter,
-        Update,
-        None,
-        [("id", None)],
-        true,
-        "Update a virtual router"
-    ),
-    api!(
-        "vrouterapi",
-        "updatevirtualrouters",
-        VirtualRouter,
-        Update,
-        Some("routers"),
-        [("routers", None)],
-        false,
-        "Update virtual routers in one transaction"
-    ),
-    api!(
-        "vrouterapi",
-        "deletevirtualrouter",
-        VirtualRouter,
-        Delete,
-        None,
-        [("id", None)],
-        false,
-        "Delete a virtual router (no interfaces left)"
-    ),
-    api!(
-        "vrouterapi",
-        "deletevirtualrouters",
-        VirtualRouter,
-        Delete,
-        Some("routers"),
-        [("routers", None)],
-        false,
-        "Delete virtual routers in one transaction"
-    ),
-    api!(
-        "vrouterapi",
-        "listvirtualrouters",
-        VirtualRouter,
-        List,
-        None,
-        [("id", Some("None"))],
-        true,
-        "List virtual routers; extra parameters filter"
-    ),
-    api!(
-        "vrouterapi",
-        "addrouterinterface",
-        RouterInterface,
-        Create,
-        None,
-        [("router", None), ("subnet", None), ("id", Some("None"))],
-        true,
-        "Connect a router to a subnet (ip_address, or the subnet gateway)"
-    ),
-    api!(
-        "vrouterapi",
-        "addrouterinterfaces",
-        RouterInterface,
-        Create,
-        Some("interfaces"),
-        [("interfaces", None)],
-        false,
-        "Connect routers to subnets in one transaction"
-    ),
-    api!(
-        "vrouterapi",
-        "removerouterinterface",
-        RouterInterface,
-        Delete,
-        None,
-        [("router", None), ("subnet", None)],
-        false,
-        "Disconnect a router from a subnet"
-    ),
-    api!(
-        "vrouterapi",
-        "removerouterinterfaces",
-        RouterInterface,
-        Delete,
-        Some("interfaces"),
-        [("interfaces", None)],
-        false,
-        "Disconnect routers from subnets in one transaction"
-    ),
-    api!(
-        "vrouterapi",
-        "listrouterinterfaces",
-        RouterInterface,
-        List,
-        None,
-        [("id", None)],
-        true,
-        "List the interfaces of router id; extra parameters filter"
-    ),
-    api!(
-        "vrouterapi",
-        "discover",
-        VirtualRouter,
-        Discover,
-        None,
-        [("details", Some("False"))],
-        false,
-        "Discover API definitions"
-    ),
+    api!("viperflow", "updatesubnets", Subnet, Update, Some("subnets"), [("subnets", None)], false, "Update subnets in one transaction"),
+    api!("viperflow", "deletesubnet", Subnet, Delete, None, [("id", None)], false, "Delete a subnet (no ports or router interfaces left)"),
+    api!("viperflow", "deletesubnets", Subnet, Delete, Some("subnets"), [("subnets", None)], false, "Delete subnets in one transaction"),
+    api!("viperflow", "listsubnets", Subnet, List, None, [("id", Some("None")), ("logicalnetwork", Some("None"))], true, "List subnets; extra parameters filter"),
+    api!("viperflow", "createnetwork", PhysicalNetwork, Create, None, [("type", Some("'vlan'")), ("id", Some("None"))], true, "Alias of createphysicalnetwork (the manual's spelling)"),
+    api!("viperflow", "createglobalnetwork", PhysicalNetwork, Create, None, [("type", Some("'vlan'")), ("id", Some("None"))], true, "Alias of createphysicalnetwork (the manual's spelling)"),
+    api!("viperflow", "createglobalport", PhysicalPort, Create, None, [("physicalnetwork", None), ("name", None), ("vhost", Some("''")), ("systemid", Some("'%'")), ("bridge", Some("'%'"))], true, "Alias of createphysicalport (the manual's spelling)"),
+    api!("viperflow", "discover", PhysicalNetwork, Discover, None, [("details", Some("False"))], false, "Discover API definitions"),
+    api!("vrouterapi", "createvirtualrouter", VirtualRouter, Create, None, [("id", Some("None"))], true, "Create a virtual router (routes: list of [cidr, nexthop])"),
+    api!("vrouterapi", "createvirtualrouters", VirtualRouter, Create, Some("routers"), [("routers", None)], false, "Create virtual routers in one transaction"),
+    api!("vrouterapi", "updatevirtualrouter", VirtualRouter, Update, None, [("id", None)], true, "Update a virtual router"),
+    api!("vrouterapi", "updatevirtualrouters", VirtualRouter, Update, Some("routers"), [("routers", None)], false, "Update virtual routers in one transaction"),
+    api!("vrouterapi", "deletevirtualrouter", VirtualRouter, Delete, None, [("id", None)], false, "Delete a virtual router (no interfaces left)"),
+    api!("vrouterapi", "deletevirtualrouters", VirtualRouter, Delete, Some("routers"), [("routers", None)], false, "Delete virtual routers in one transaction"),
+    api!("vrouterapi", "listvirtualrouters", VirtualRouter, List, None, [("id", Some("None"))], true, "List virtual routers; extra parameters filter"),
+    api!("vrouterapi", "addrouterinterface", RouterInterface, Create, None, [("router", None), ("subnet", None), ("id", Some("None"))], true, "Connect a router to a subnet (ip_address, or the subnet gateway)"),
+    api!("vrouterapi", "addrouterinterfaces", RouterInterface, Create, Some("interfaces"), [("interfaces", None)], false, "Connect routers to subnets in one transaction"),
+    api!("vrouterapi", "removerouterinterface", RouterInterface, Delete, None, [("router", None), ("subnet", None)], false, "Disconnect a router from a subnet"),
+    api!("vrouterapi", "removerouterinterfaces", RouterInterface, Delete, Some("interfaces"), [("interfaces", None)], false, "Disconnect routers from subnets in one transaction"),
+    api!("vrouterapi", "listrouterinterfaces", RouterInterface, List, None, [("id", None)], true, "List the interfaces of router id; extra parameters filter"),
+    api!("vrouterapi", "discover", VirtualRouter, Discover, None, [("details", Some("False"))], false, "Discover API definitions"),
 ];
 
 /// Looks up `/<module>/<name>`.
