@@ -102,6 +102,9 @@ pub enum RequestFailure {
     /// The multipart reply grew past [`Config::max_multipart_bytes`].
     #[error("multipart reply larger than {0} bytes")]
     TooLarge(usize),
+    /// The request could not be encoded (it was never sent).
+    #[error(transparent)]
+    Encode(EncodeError),
     /// The connection closed before the request completed.
     #[error("connection closed")]
     Closed,

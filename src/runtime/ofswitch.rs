@@ -43,7 +43,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::openflow::conn::{
-    CloseReason, Config as ConnConfig, Connection, Event, Expect, Reply, RequestFailure,
+    CloseReason, Config as ConnConfig, Connection, Event, Expect, Reply, RequestFailure, SendError,
 };
 use crate::openflow::{
     DecodeError, EncodeError, ErrorMsg, FlowRemoved, FlowStats, FlowStatsRequest, Message, MsgType,
@@ -93,6 +93,7 @@ impl From<RequestFailure> for OfError {
             RequestFailure::Switch(e) => OfError::Switch(e),
             RequestFailure::BadReply(e) => OfError::BadReply(e),
             RequestFailure::TooLarge(n) => OfError::TooLarge(n),
+            RequestFailure::Encode(e) => OfError::Encode(e),
             RequestFailure::Closed => OfError::Disconnected,
         }
     }
@@ -610,7 +611,12 @@ where
                             Ok(xid) => { if let Some(w) = waiter { waiters.insert(xid, w); } }
                             Err(e) => {
                                 tracing::warn!(error = %e, "openflow request not sent");
-                                // The waiter is dropped: the caller sees Disconnected.
+                                if let Some(w) = waiter {
+                                    let _ = w.send(Err(match e {
+                                        SendError::Encode(e) => RequestFailure::Encode(e),
+                                        _ => RequestFailure::Closed,
+                                    }));
+                                }
                             }
                         }
                     }

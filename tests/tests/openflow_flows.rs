@@ -376,6 +376,12 @@ async fn invalid_flow_mod_fails_alone_with_a_typed_error() {
         Err(OfError::Switch(e)) => assert_eq!(e.err_type, ErrorType::BAD_INSTRUCTION, "{e}"),
         other => panic!("{other:?}"),
     }
+    // A message too big for the 16-bit length fails locally, and the connection carries on.
+    let huge = vlcp::openflow::PacketOut::to_port(PortNo(1), vec![0; 70_000]);
+    match dp.batch(vec![Message::PacketOut(huge)]).await {
+        Err(e) => assert!(matches!(e.results[0], Err(OfError::Encode(_))), "{:?}", e.results),
+        Ok(r) => panic!("oversized message accepted: {r:?}"),
+    }
     dp.barrier().await.unwrap();
     tap.check();
     assert!(tap.types.contains("ERROR"));
