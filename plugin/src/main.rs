@@ -9,6 +9,7 @@
 //! bound before their task is spawned so a bad address fails startup, not a task.
 
 mod cli;
+mod rooms;
 
 use std::future::Future;
 use std::path::Path;
@@ -198,9 +199,16 @@ impl Daemon {
         tracing::info!(config = %source, modules = ?self.modules, "vlcp {} starting", env!("CARGO_PKG_VERSION"));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-        // Rooms are spawned here, one block each, e.g.:
-        // let (config, stop) = (self.config.clone(), stop_rx.clone());
-        // tasks.spawn(async move { ("openflowserver", ofserver::run(config, stop).await.map_err(|e| e.to_string())) });
+        // The store and the model: every other room works on them.
+        let model = rooms::open_model(&self.config)
+            .await
+            .map_err(|reason| DaemonError::RoomStopped { room: "objectdb", reason })?;
+        if self.modules.contains(&"webapi") {
+            let serve = rooms::start_webapi(&self.config, model.clone(), stop_rx.clone())
+                .await
+                .map_err(|reason| DaemonError::RoomStopped { room: "webapi", reason })?;
+            tasks.spawn(async move { ("webapi", serve.await) });
+        }
         drop(stop_rx);
         tracing::info!("vlcp started");
         let early = tokio::select! {

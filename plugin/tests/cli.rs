@@ -45,6 +45,32 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `config/docker.conf` with the store, the management API and the plugin socket moved into
+/// `dir` and onto `port`, so tests never touch system paths or fixed ports.
+fn private_config(dir: &TempDir, port: u16) -> PathBuf {
+    let moved =
+        ["module.embeddeddb.path", "module.httpserver.vhost.api.url", "module.httpserver.vhost.docker.url"];
+    let original = std::fs::read_to_string(example("docker.conf")).unwrap();
+    let mut text: String = original
+        .lines()
+        .filter(|l| !moved.iter().any(|k| l.trim_start().starts_with(k)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let d = dir.path().display();
+    text.push_str(&format!(
+        "module.embeddeddb.path='{d}/vlcp.redb'\nmodule.httpserver.vhost.api.url='tcp://127.0.0.1:{port}/'\n\
+         module.httpserver.vhost.docker.url='unix://{d}/plugin.sock'\n"
+    ));
+    let path = dir.path().join("vlcp.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 fn check_config_accepts_the_example_configs() {
     for name in ["docker.conf", "genericl3.conf"] {
@@ -119,7 +145,8 @@ fn usage_help_and_version() {
 fn daemon_starts_and_exits_0_on_sigterm() {
     let dir = TempDir::new("sigterm");
     let pidfile = dir.path().join("vlcp.pid");
-    let config = example("docker.conf");
+    let port = free_port();
+    let config = private_config(&dir, port);
     let mut child = vlcp()
         .args(["-f", config.to_str().unwrap(), "--log-json", "-p", pidfile.to_str().unwrap()])
         .env_remove("RUST_LOG")
