@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(openvswitch-switch docker.io containerd busybox-static zookeeper redis-server iproute2 iputils-ping
-      ethtool tcpdump procps util-linux kmod ca-certificates)
+      ethtool tcpdump procps util-linux kmod ca-certificates curl)
 
 missing=()
 for p in "${PKGS[@]}"; do
