@@ -4,99 +4,11 @@
 //! sees (`docker exec ip`), what OVS has (`ovs-vsctl`), what the model holds, and that removal
 //! leaves nothing behind.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+mod docker_common;
 
+use docker_common::{BRIDGE, World};
 use serde_json::Value;
-use tokio::runtime::Runtime;
-use vlcp::model::{Model, Params, PhysicalNetworkSpec};
-use vlcp::objectdb::ObjectDb;
-use vlcp::objectdb::embedded::EmbeddedStore;
-use vlcp::runtime::ovsdb::{ClientConfig, OvsdbClient};
-use vlcp_e2e::lab::{Dockerd, Ovs};
-use vlcp_plugin::docker::driver::{DriverConfig, PluginServer, VlcpDriver, start};
 use vlcp_plugin::docker::naming::VethNames;
-
-const BRIDGE: &str = "dockerbr0";
-
-/// OVS, a dockerd in its namespace, and our driver on the engine's plugin socket.
-struct World {
-    server: Option<PluginServer>,
-    model: Model,
-    dockerd: Dockerd,
-    ovs: Ovs,
-    rt: Runtime,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let rt = Runtime::new().unwrap();
-        let ovs = Ovs::start().expect("ovs");
-        ovs.add_bridge(BRIDGE).unwrap();
-        let dockerd = Dockerd::start_in(Some(ovs.netns())).expect("dockerd");
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path().join("objectdb.redb")).unwrap();
-        let model = Model::new(ObjectDb::new(Arc::new(store)));
-        let server = rt.block_on(async {
-            let p = serde_json::json!({"id": "ph", "type": "local"});
-            model
-                .create_physical_networks(vec![
-                    PhysicalNetworkSpec::from_params(Params::new(p.as_object().unwrap().clone())).unwrap(),
-                ])
-                .await
-                .unwrap();
-            let (ovsdb, _events) = OvsdbClient::connect(ClientConfig::new(&ovs.db_url())).expect("ovsdb");
-            ovsdb.wait_synced(Duration::from_secs(10)).await.expect("ovsdb synced");
-            let cfg = DriverConfig {
-                netns: Some(PathBuf::from(format!("/run/netns/{}", ovs.netns().name))),
-                cidr_range: vlcp::model::rules::Cidr::parse("198.19.0.0/16", true).unwrap(),
-                ..DriverConfig::default()
-            };
-            let driver = VlcpDriver::new(cfg, model.clone(), ovsdb).expect("driver");
-            start(&dockerd.plugin_socket(), Arc::new(driver)).expect("plugin socket")
-        });
-        World { server: Some(server), model, dockerd, ovs, rt, _dir: dir }
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        self.dockerd.docker(args).unwrap_or_else(|e| panic!("{e}\n{}", self.dockerd.log_tail(30)))
-    }
-
-    fn plugin(&self) -> &str {
-        self.dockerd.plugin_name()
-    }
-
-    /// `(EndpointID, IP, MAC)` of a container's only network.
-    fn endpoint_of(&self, container: &str) -> (String, String, String) {
-        let out = self.docker(&[
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.EndpointID}} {{.IPAddress}} {{.MacAddress}}{{end}}",
-            container,
-        ]);
-        let v: Vec<&str> = out.split_whitespace().collect();
-        assert_eq!(v.len(), 3, "{out}");
-        (v[0].into(), v[1].into(), v[2].into())
-    }
-
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        self.rt.block_on(self.model.db().store().scan_prefix(prefix)).unwrap()
-    }
-
-    fn host_links(&self) -> String {
-        self.ovs.netns().run(&["ip", "-o", "link", "show"]).unwrap()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.stop());
-        }
-    }
-}
 
 #[test]
 fn heavy_docker_containers_get_their_addresses_veths_and_ports_and_leave_nothing() {
