@@ -36,6 +36,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::objectdb::{Notification, ObjectDb, TxnError};
 use crate::openflow::{FlowStatsRequest, Message, PacketOut, PortNo};
 use crate::ovsdb::view::View;
 use crate::runtime::ofswitch::{Controller, Datapath, DatapathEvent};
@@ -45,6 +46,7 @@ use crate::sdn::compute;
 use crate::sdn::config::SdnConfig;
 use crate::sdn::flow::{FlowError, FlowTable};
 use crate::sdn::flowsync;
+use crate::sdn::from_model;
 use crate::sdn::input::{ModelSnapshot, OvsInterface, SwitchIdentity, SwitchInput};
 use crate::sdn::stages::{Pipeline, PipelineError};
 
@@ -137,6 +139,52 @@ impl SdnController {
         .ok()
         .flatten()
     }
+}
+
+/// Reads the network model from ObjectDB and keeps a `watch` channel of snapshots up to date:
+/// every commit touching a `viperflow.*` key (or a notifier resync) triggers a fresh consistent
+/// read, published when it differs. The first value is a real read, as [`SdnController::spawn`]
+/// requires. The returned task stops when every receiver is gone or the store closes.
+pub async fn model_feed(
+    db: ObjectDb,
+) -> Result<(watch::Receiver<Arc<ModelSnapshot>>, JoinHandle<()>), TxnError> {
+    // Subscribe before the first read, so no commit falls between the two.
+    let mut sub = db.store().subscribe();
+    let first = from_model::read_snapshot(&db).await?;
+    let (tx, rx) = watch::channel(Arc::new(first));
+    let task = tokio::spawn(async move {
+        while let Some(n) = sub.recv().await {
+            let relevant = match &n {
+                Notification::Changed { changes, .. } => {
+                    changes.iter().any(|c| c.key.starts_with(from_model::PREFIX))
+                }
+                Notification::Resync { .. } => true,
+            };
+            if !relevant {
+                continue;
+            }
+            let snap = loop {
+                match from_model::read_snapshot(&db).await {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        tracing::warn!("reading the network model failed, retrying: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            };
+            tx.send_if_modified(|cur| {
+                let changed = **cur != snap;
+                if changed {
+                    *cur = Arc::new(snap);
+                }
+                changed
+            });
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    Ok((rx, task))
 }
 
 struct Switch {

@@ -22,6 +22,7 @@ pub mod dhcp;
 pub mod drivers;
 pub mod flow;
 pub mod flowsync;
+pub mod from_model;
 pub mod icmp;
 pub mod input;
 pub mod ioprocessing;

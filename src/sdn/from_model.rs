@@ -1,0 +1,174 @@
+//! The one place that turns the stored network model into the pipeline's [`ModelSnapshot`]:
+//! [`read_snapshot`] walks the `viperflow.*` sets and their members in one consistent ObjectDB
+//! read. Objects with values the pipeline cannot use (an unparsable MAC, CIDR or address, a
+//! dangling reference) are left out with a warning instead of failing the whole read.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::model::{self, LogicalNetworkSet, LogicalPortSet, PhysicalNetworkSet, PhysicalPortSet, SubNetSet};
+use crate::objectdb::{DataObject, ObjectDb, ObjectSet, Stored, TxnError, Walk};
+
+use super::input::{
+    DhcpSettings, LogicalNetwork, LogicalPort, ModelSnapshot, NetworkType, PhysicalNetwork, PhysicalPort,
+    Subnet, parse_mac,
+};
+
+/// Every key prefix the snapshot depends on (a change under one of them means re-read).
+pub const PREFIX: &str = "viperflow.";
+
+fn kind(k: &model::NetworkType) -> NetworkType {
+    match k {
+        model::NetworkType::Vlan => NetworkType::Vlan,
+        model::NetworkType::Vxlan => NetworkType::Vxlan,
+        model::NetworkType::Native => NetworkType::Native,
+        model::NetworkType::Local => NetworkType::Local,
+    }
+}
+
+/// Reads `key` as `T`; a key not in this round's snapshot yet reads as `None` (the walk is
+/// re-run with it), so one round discovers every missing member at once.
+fn get<T: DataObject>(w: &mut Walk<'_>, key: &str) -> Result<Option<T>, TxnError> {
+    match w.get::<T>(key) {
+        Ok(v) => Ok(v.map(|s: Stored<T>| s.data)),
+        Err(TxnError::NotRetrieved(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn members<T: DataObject, S: DataObject>(
+    w: &mut Walk<'_>,
+    set_key: &str,
+    set_of: impl Fn(S) -> ObjectSet<T>,
+) -> Result<Vec<T>, TxnError> {
+    let Some(set) = get::<S>(w, set_key)? else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for r in set_of(set).iter() {
+        if let Some(obj) = get::<T>(w, r.key())? {
+            out.push(obj);
+        }
+    }
+    Ok(out)
+}
+
+fn dhcp(
+    mtu: Option<u32>,
+    dns: &Option<Vec<String>>,
+    domain: &Option<String>,
+    lease: Option<u32>,
+) -> DhcpSettings {
+    DhcpSettings {
+        mtu: mtu.and_then(|m| u16::try_from(m).ok()),
+        dns_nameservers: dns.iter().flatten().filter_map(|s| s.parse().ok()).collect(),
+        domain_name: domain.clone(),
+        lease_time: lease,
+    }
+}
+
+/// One consistent read of the whole model.
+pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
+    let sets: Vec<String> = [
+        PhysicalNetworkSet::KEY,
+        PhysicalPortSet::KEY,
+        LogicalNetworkSet::KEY,
+        SubNetSet::KEY,
+        LogicalPortSet::KEY,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    db.walk(&sets, |w| {
+        let pnets = members(w, PhysicalNetworkSet::KEY, |s: PhysicalNetworkSet| s.set)?;
+        let pports = members(w, PhysicalPortSet::KEY, |s: PhysicalPortSet| s.set)?;
+        let lnets = members(w, LogicalNetworkSet::KEY, |s: LogicalNetworkSet| s.set)?;
+        let subnets = members(w, SubNetSet::KEY, |s: SubNetSet| s.set)?;
+        let lports = members(w, LogicalPortSet::KEY, |s: LogicalPortSet| s.set)?;
+        Ok(convert(pnets, pports, lnets, subnets, lports))
+    })
+    .await
+}
+
+/// Converts the stored objects; pure.
+pub fn convert(
+    pnets: Vec<model::PhysicalNetwork>,
+    pports: Vec<model::PhysicalPort>,
+    lnets: Vec<model::LogicalNetwork>,
+    subnets: Vec<model::SubNet>,
+    lports: Vec<model::LogicalPort>,
+) -> ModelSnapshot {
+    let mut snap = ModelSnapshot::default();
+    let pnet_ids: HashMap<String, String> = pnets.iter().map(|p| (p.key(), p.id.clone())).collect();
+    let lnet_ids: HashMap<String, String> = lnets.iter().map(|n| (n.key(), n.id.clone())).collect();
+    let subnet_ids: HashMap<String, String> = subnets.iter().map(|s| (s.key(), s.id.clone())).collect();
+    for p in &pnets {
+        snap.physical_networks
+            .insert(p.id.clone(), PhysicalNetwork { id: p.id.clone(), kind: kind(&p.kind) });
+    }
+    for p in pports {
+        let Some(net) = pnet_ids.get(p.physicalnetwork.key()) else {
+            tracing::warn!("physical port {} refers to a missing physical network", p.name);
+            continue;
+        };
+        snap.physical_ports.push(PhysicalPort {
+            vhost: p.vhost,
+            systemid: p.systemid,
+            bridge: p.bridge,
+            name: p.name,
+            physical_network: net.clone(),
+        });
+    }
+    for n in lnets {
+        let Some(pn) = pnet_ids.get(n.physicalnetwork.key()) else {
+            tracing::warn!("logical network {} refers to a missing physical network", n.id);
+            continue;
+        };
+        let d = dhcp(n.mtu, &n.dns_nameservers, &n.domain_name, n.lease_time);
+        snap.logical_networks.insert(
+            n.id.clone(),
+            LogicalNetwork { id: n.id, physical_network: pn.clone(), segment: n.vlanid.or(n.vni), dhcp: d },
+        );
+    }
+    for s in subnets {
+        let (Some(net), Ok(cidr)) = (lnet_ids.get(s.network.key()), s.cidr.parse()) else {
+            tracing::warn!("subnet {} has no network or a bad cidr {:?}", s.id, s.cidr);
+            continue;
+        };
+        let host_routes = s
+            .host_routes
+            .iter()
+            .flatten()
+            .filter_map(|(c, via)| Some((c.parse().ok()?, via.parse::<Ipv4Addr>().ok()?)))
+            .collect();
+        let d = dhcp(s.mtu, &s.dns_nameservers, &s.domain_name, s.lease_time);
+        snap.subnets.insert(
+            s.id.clone(),
+            Subnet {
+                id: s.id,
+                network: net.clone(),
+                cidr,
+                gateway: s.gateway.as_deref().and_then(|g| g.parse().ok()),
+                host_routes,
+                external: s.isexternal,
+                dhcp: d,
+            },
+        );
+    }
+    for p in lports {
+        let (Some(net), Some(mac)) = (lnet_ids.get(p.network.key()), parse_mac(&p.mac_address)) else {
+            tracing::warn!("logical port {} has no network or a bad MAC {:?}", p.id, p.mac_address);
+            continue;
+        };
+        snap.logical_ports.insert(
+            p.id.clone(),
+            LogicalPort {
+                id: p.id,
+                network: net.clone(),
+                subnet: p.subnet.as_ref().and_then(|r| subnet_ids.get(r.key()).cloned()),
+                mac,
+                ip: p.ip_address.as_deref().and_then(|i| i.parse().ok()),
+                hostname: p.hostname,
+            },
+        );
+    }
+    snap
+}
