@@ -209,6 +209,21 @@ impl Daemon {
                 .map_err(|reason| DaemonError::RoomStopped { room: "webapi", reason })?;
             tasks.spawn(async move { ("webapi", serve.await) });
         }
+        let needs_ovsdb = ["dockerplugin", "ovsdbmanager"].iter().any(|m| self.modules.contains(m));
+        let ovsdb = if needs_ovsdb {
+            Some(
+                rooms::start_ovsdb(&self.config)
+                    .map_err(|reason| DaemonError::RoomStopped { room: "ovsdb", reason })?,
+            )
+        } else {
+            None
+        };
+        if let (true, Some(ovsdb)) = (self.modules.contains(&"dockerplugin"), &ovsdb) {
+            let serve =
+                rooms::start_dockerplugin(&self.config, model.clone(), ovsdb.clone(), stop_rx.clone())
+                    .map_err(|reason| DaemonError::RoomStopped { room: "dockerplugin", reason })?;
+            tasks.spawn(async move { ("dockerplugin", serve.await) });
+        }
         drop(stop_rx);
         tracing::info!("vlcp started");
         let early = tokio::select! {

@@ -49,3 +49,63 @@ pub async fn start_webapi(
         Ok(())
     }))
 }
+
+/// `unix:///path` / `tcp://host:port/` (the original's URL form) → the `unix:/path` /
+/// `tcp:host:port` form our clients take.
+fn client_url(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("unix://") {
+        return format!("unix:{path}");
+    }
+    if let Some(rest) = url.strip_prefix("tcp://").or_else(|| url.strip_prefix("ssl://")) {
+        return format!("tcp:{}", rest.trim_end_matches('/'));
+    }
+    url.to_string()
+}
+
+/// The OVSDB client on the local ovsdb-server (`module.jsonrpcserver.url`, default the Debian
+/// socket), reconnecting by itself; its events are logged.
+pub fn start_ovsdb(config: &Config) -> Result<vlcp::runtime::ovsdb::OvsdbClient, String> {
+    use vlcp::runtime::ovsdb::{ClientConfig, ClientEvent, OvsdbClient};
+    let url = lookup(config)("module.jsonrpcserver.url")
+        .unwrap_or_else(|| "unix:///var/run/openvswitch/db.sock".into());
+    let (client, mut events) = OvsdbClient::connect(ClientConfig::new(&client_url(&url)))
+        .map_err(|e| format!("ovsdb {url}: {e}"))?;
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                ClientEvent::Synced { resync } => tracing::info!(%url, resync, "OVSDB view in sync"),
+                ClientEvent::Disconnected { reason } => tracing::warn!(%url, %reason, "OVSDB disconnected"),
+                _ => {}
+            }
+        }
+    });
+    Ok(client)
+}
+
+/// The Docker network + IPAM plugin on `module.httpserver.vhost.docker.url` (default
+/// `unix:///run/docker/plugins/vlcp.sock`).
+pub fn start_dockerplugin(
+    config: &Config,
+    model: Model,
+    ovsdb: vlcp::runtime::ovsdb::OvsdbClient,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RoomFuture, String> {
+    use vlcp_plugin::docker::driver::{DriverConfig, VlcpDriver, start};
+    let cfg = DriverConfig::from_config(config).map_err(|e| format!("dockerplugin: {e}"))?;
+    let url = lookup(config)("module.httpserver.vhost.docker.url")
+        .unwrap_or_else(|| "unix:///run/docker/plugins/vlcp.sock".into());
+    let Some(socket) = url.strip_prefix("unix://") else {
+        return Err(format!(
+            "module.httpserver.vhost.docker.url = {url:?}: the plugin needs a unix:// socket"
+        ));
+    };
+    let driver = VlcpDriver::new(cfg, model, ovsdb).map_err(|e| format!("dockerplugin: {e}"))?;
+    let server = start(std::path::Path::new(socket), std::sync::Arc::new(driver))
+        .map_err(|e| format!("dockerplugin: cannot serve {socket}: {e}"))?;
+    tracing::info!(socket, "Docker plugin listening");
+    Ok(Box::pin(async move {
+        let _ = stop.wait_for(|s| *s).await;
+        server.stop().await;
+        Ok(())
+    }))
+}
