@@ -88,7 +88,7 @@ fn model_in_objectdb_drives_flows_and_reverse_removal_cleans_up() {
     let flows = || ovs.ofctl_br("dump-flows", BR, &[]).unwrap_or_default();
     let wait_ports = |n: usize| {
         rt.block_on(sdn.wait_status(Duration::from_secs(30), |s| {
-            s.get(&dpid).filter(|sw| sw.synced && sw.ports.len() == n).map(|sw| sw.clone())
+            s.get(&dpid).filter(|sw| sw.synced && sw.ports.len() == n).cloned()
         }))
         .unwrap_or_else(|| panic!("{n} ports not bound: {:?}\n{}", sdn.status(), flows()))
     };
