@@ -279,7 +279,8 @@ pub async fn processes_keep_invariants(test_name: &str, backend: &str, location:
 pub async fn change_on_a_is_notified_on_b(a: Arc<dyn KvStore>, b: Arc<dyn KvStore>) {
     let key = "viperflow.logicalport.notify-test".to_string();
     let mut sub_b = b.subscribe();
-    let mut watch_b = vlcp::objectdb::KeyWatcher::new(b.clone(), &[key.clone()]).await.expect("watch");
+    let mut watch_b =
+        vlcp::objectdb::KeyWatcher::new(b.clone(), std::slice::from_ref(&key)).await.expect("watch");
     let db_a = ObjectDb::new(a.clone());
     for i in 0..3 {
         let c = db_a.transact(&[], |t| t.put_value(&key, json!({ "n": i }))).await.expect("commit on A");
@@ -301,7 +302,10 @@ pub async fn change_on_a_is_notified_on_b(a: Arc<dyn KvStore>, b: Arc<dyn KvStor
             }
         }
         // B reads what A wrote.
-        let v = ObjectDb::new(b.clone()).walk(&[key.clone()], |w| w.value(&key)).await.expect("read on B");
+        let v = ObjectDb::new(b.clone())
+            .walk(std::slice::from_ref(&key), |w| w.value(&key))
+            .await
+            .expect("read on B");
         assert_eq!(n(&v), i);
     }
     db_a.transact(&[], |t| t.delete_key(&key).map(|_| ())).await.expect("delete on A");
