@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::render::{cell, field};
+use crate::render::{self, field};
 
 /// One table column: its header and how to read the cell from a dumped object.
 pub struct Column {
@@ -73,7 +73,7 @@ pub const OBJECTS: &[Object] = &[
         columns: &[
             Column { header: "ID", get: |o| field(o, "id") },
             Column { header: "TYPE", get: |o| field(o, "type") },
-            Column { header: "RANGE", get: |o| first(o, &["vnirange", "vlanrange"]) },
+            Column { header: "RANGE", get: |o| first(o, &["vnirange", "vlanrange"], render::ranges) },
         ],
     },
     Object {
@@ -107,7 +107,7 @@ pub const OBJECTS: &[Object] = &[
         columns: &[
             Column { header: "ID", get: |o| field(o, "id") },
             Column { header: "PHYSICALNETWORK", get: |o| field(o, "physicalnetwork") },
-            Column { header: "SEGMENT", get: |o| first(o, &["vni", "vlanid"]) },
+            Column { header: "SEGMENT", get: |o| first(o, &["vni", "vlanid"], render::cell) },
             Column { header: "MTU", get: |o| field(o, "mtu") },
         ],
     },
@@ -166,7 +166,7 @@ pub const OBJECTS: &[Object] = &[
                 header: "INTERFACES",
                 get: |o| o.get("interfaces").and_then(Value::as_array).map_or(0, Vec::len).to_string(),
             },
-            Column { header: "ROUTES", get: |o| field(o, "routes") },
+            Column { header: "ROUTES", get: |o| first(o, &["routes"], render::routes) },
         ],
     },
     Object {
@@ -193,9 +193,9 @@ pub const OBJECTS: &[Object] = &[
     },
 ];
 
-/// The first of `names` that the object has, as a cell.
-fn first(o: &Value, names: &[&str]) -> String {
-    names.iter().find_map(|n| o.get(*n).filter(|v| !v.is_null())).map_or_else(|| "-".into(), cell)
+/// The first of `names` that the object has, shown with `show`.
+fn first(o: &Value, names: &[&str], show: fn(&Value) -> String) -> String {
+    names.iter().find_map(|n| o.get(*n).filter(|v| !v.is_null())).map_or_else(|| "-".into(), show)
 }
 
 /// Looks an object type up by its command-line name (`virtualrouter` is accepted for `router`).

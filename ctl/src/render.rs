@@ -10,12 +10,13 @@ pub fn field(o: &Value, name: &str) -> String {
     o.get(name).map_or_else(|| "-".into(), cell)
 }
 
-/// One line for a value: strings as they are, referenced objects by their `id` (or `name`),
-/// weak references by their key without the `viperflow.` prefix, lists comma-joined, anything
-/// else as compact JSON.
+/// One line for a value, never empty: strings as they are (`""` when empty), referenced objects
+/// by their `id` (or `name`), weak references by their key without the `viperflow.` prefix,
+/// lists comma-joined (`-` when empty), anything else as compact JSON.
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
+        Value::String(s) if s.is_empty() => "\"\"".into(),
         Value::String(s) => s.clone(),
         Value::Bool(_) | Value::Number(_) => v.to_string(),
         Value::Object(m) => {
@@ -27,10 +28,36 @@ pub fn cell(v: &Value) -> String {
                 v.to_string()
             }
         }
+        Value::Array(items) if items.is_empty() => "-".into(),
         Value::Array(items) if items.iter().all(|i| !i.is_array()) => {
             items.iter().map(cell).collect::<Vec<_>>().join(",")
         }
         Value::Array(_) => v.to_string(),
+    }
+}
+
+/// Inclusive ranges (`[[start, end], …]`, VLAN or VNI) as `start-end,…`; other values as
+/// [`cell`].
+pub fn ranges(v: &Value) -> String {
+    let pair = |r: &Value| match r.as_array().map(Vec::as_slice) {
+        Some([a, b]) if a.is_u64() && b.is_u64() => Some(format!("{a}-{b}")),
+        _ => None,
+    };
+    match v.as_array().map(|rs| rs.iter().map(pair).collect::<Option<Vec<_>>>()) {
+        Some(Some(rs)) if !rs.is_empty() => rs.join(","),
+        _ => cell(v),
+    }
+}
+
+/// Static routes (`[[cidr, nexthop], …]`) as `cidr via nexthop, …`; other values as [`cell`].
+pub fn routes(v: &Value) -> String {
+    let route = |r: &Value| match r.as_array().map(Vec::as_slice) {
+        Some([Value::String(c), Value::String(n)]) => Some(format!("{c} via {n}")),
+        _ => None,
+    };
+    match v.as_array().map(|rs| rs.iter().map(route).collect::<Option<Vec<_>>>()) {
+        Some(Some(rs)) if !rs.is_empty() => rs.join(", "),
+        _ => cell(v),
     }
 }
 
@@ -90,7 +117,12 @@ mod tests {
         assert_eq!(cell(&json!({"_weakref": "viperflow.routerport.r1"})), "routerport.r1");
         assert_eq!(cell(&json!(["10.0.0.1", "10.0.0.2"])), "10.0.0.1,10.0.0.2");
         assert_eq!(cell(&json!([[1000, 2000]])), "[[1000,2000]]");
-        assert_eq!(cell(&json!([])), "");
+        assert_eq!(cell(&json!([])), "-");
+        assert_eq!(cell(&json!("")), "\"\"");
+        assert_eq!(ranges(&json!([[1000, 2000], [3000, 3000]])), "1000-2000,3000-3000");
+        assert_eq!(ranges(&json!([[1, "x"]])), "[[1,\"x\"]]");
+        assert_eq!(routes(&json!([["198.18.9.0/24", "198.18.1.254"]])), "198.18.9.0/24 via 198.18.1.254");
+        assert_eq!(routes(&json!([])), "-");
         assert_eq!(field(&json!({}), "x"), "-");
     }
 
