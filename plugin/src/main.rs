@@ -209,7 +209,8 @@ impl Daemon {
                 .map_err(|reason| DaemonError::RoomStopped { room: "webapi", reason })?;
             tasks.spawn(async move { ("webapi", serve.await) });
         }
-        let needs_ovsdb = ["dockerplugin", "ovsdbmanager"].iter().any(|m| self.modules.contains(m));
+        let needs_ovsdb =
+            ["dockerplugin", "ovsdbmanager", "openflowserver"].iter().any(|m| self.modules.contains(m));
         let ovsdb = if needs_ovsdb {
             Some(
                 rooms::start_ovsdb(&self.config)
@@ -218,6 +219,12 @@ impl Daemon {
         } else {
             None
         };
+        if let (true, Some(ovsdb)) = (self.modules.contains(&"openflowserver"), &ovsdb) {
+            let serve = rooms::start_sdn(&self.config, &self.modules, &model, ovsdb.clone(), stop_rx.clone())
+                .await
+                .map_err(|reason| DaemonError::RoomStopped { room: "sdn", reason })?;
+            tasks.spawn(async move { ("sdn", serve.await) });
+        }
         if let (true, Some(ovsdb)) = (self.modules.contains(&"dockerplugin"), &ovsdb) {
             let serve =
                 rooms::start_dockerplugin(&self.config, model.clone(), ovsdb.clone(), stop_rx.clone())

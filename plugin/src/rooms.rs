@@ -109,3 +109,95 @@ pub fn start_dockerplugin(
         Ok(())
     }))
 }
+
+/// The pipeline settings from `server.startup` (which modules) and `module.<name>.*` keys,
+/// defaults as the original's. Modules whose flows are not built yet (l3router, vxlancast
+/// multi-host flooding) are logged and left out of the table layout.
+pub fn sdn_config(config: &Config, modules: &[&str]) -> Result<vlcp::sdn::config::SdnConfig, String> {
+    use vlcp::sdn::stages::Module;
+    let get = lookup(config);
+    let mut sdn = vlcp::sdn::config::SdnConfig::default();
+    sdn.modules = [
+        ("l2switch", Module::L2Switch),
+        ("arpresponder", Module::ArpResponder),
+        ("dhcpserver", Module::DhcpServer),
+        ("icmpresponder", Module::IcmpResponder),
+    ]
+    .into_iter()
+    .filter(|(name, _)| modules.contains(name))
+    .map(|(_, m)| m)
+    .collect();
+    for later in ["l3router", "vxlancast"] {
+        if modules.contains(&later) {
+            tracing::warn!(
+                module = later,
+                "module not implemented yet in this version; its flows are not installed"
+            );
+        }
+    }
+    let flag = |key: &str, default: bool| -> Result<bool, String> {
+        match get(key).as_deref() {
+            None => Ok(default),
+            Some("True") => Ok(true),
+            Some("False") => Ok(false),
+            Some(v) => Err(format!("{key} = {v}: expected True or False")),
+        }
+    };
+    let mac = |key: &str, default| -> Result<[u8; 6], String> {
+        match get(key) {
+            None => Ok(default),
+            Some(v) => {
+                vlcp::sdn::input::parse_mac(&v).ok_or_else(|| format!("{key} = {v:?}: not a MAC address"))
+            }
+        }
+    };
+    let secs = |key: &str| -> Result<Option<u32>, String> {
+        get(key).map(|v| v.parse::<u32>().map_err(|_| format!("{key} = {v}: expected seconds"))).transpose()
+    };
+    sdn.l2switch.learning = flag("module.l2switch.learning", sdn.l2switch.learning)?;
+    sdn.arp.broadcast_only = flag("module.arpresponder.broadcastonly", sdn.arp.broadcast_only)?;
+    sdn.arp.disable_others = flag("module.arpresponder.disableothers", sdn.arp.disable_others)?;
+    if let Some(v) = get("module.dhcpserver.serveraddress") {
+        sdn.dhcp.server_address =
+            v.parse().map_err(|_| format!("module.dhcpserver.serveraddress = {v:?}: not an IPv4 address"))?;
+    }
+    sdn.dhcp.server_mac = mac("module.dhcpserver.servermac", sdn.dhcp.server_mac)?;
+    sdn.dhcp.lease_time = secs("module.dhcpserver.leasetime")?.or(sdn.dhcp.lease_time);
+    sdn.dhcp.t1 = secs("module.dhcpserver.t1")?;
+    sdn.dhcp.t2 = secs("module.dhcpserver.t2")?;
+    sdn.icmp.prepush = flag("module.icmpresponder.prepush", sdn.icmp.prepush)?;
+    sdn.icmp.router_mac = mac("module.icmpresponder.inroutermac", sdn.icmp.router_mac)?;
+    Ok(sdn)
+}
+
+/// The SDN controller: OpenFlow listener (`module.openflowserver.url`, default
+/// `tcp://127.0.0.1:6653`), the model feed from ObjectDB and the flow pipeline on every switch
+/// that connects.
+pub async fn start_sdn(
+    config: &Config,
+    modules: &[&str],
+    model: &Model,
+    ovsdb: vlcp::runtime::ovsdb::OvsdbClient,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RoomFuture, String> {
+    use vlcp::runtime::controller::{SdnController, model_feed};
+    use vlcp::runtime::ofswitch::{Controller, ControllerConfig};
+    let sdn = sdn_config(config, modules)?;
+    let url = lookup(config)("module.openflowserver.url").unwrap_or_else(|| "tcp://127.0.0.1:6653".into());
+    let listen = url.trim_end_matches('/').to_string();
+    let of =
+        Controller::start(ControllerConfig { listen: vec![listen.clone()], ..ControllerConfig::default() })
+            .await
+            .map_err(|e| format!("openflowserver: cannot listen on {listen}: {e}"))?;
+    tracing::info!(%listen, "OpenFlow listening");
+    let (snapshots, feed) =
+        model_feed(model.db().clone()).await.map_err(|e| format!("sdn: reading the model: {e}"))?;
+    let controller = SdnController::spawn(std::sync::Arc::new(of), ovsdb, snapshots, sdn)
+        .map_err(|e| format!("sdn: {e}"))?;
+    Ok(Box::pin(async move {
+        let _ = stop.wait_for(|s| *s).await;
+        drop(controller);
+        feed.abort();
+        Ok(())
+    }))
+}

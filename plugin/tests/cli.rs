@@ -50,11 +50,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// `config/docker.conf` with the store, the management API and the plugin socket moved into
-/// `dir` and onto `port`, so tests never touch system paths or fixed ports.
+/// `config/docker.conf` with the store, the management API, the plugin, OpenFlow and OVSDB
+/// sockets moved into `dir` and onto `port`, so tests never touch system paths or fixed ports.
 fn private_config(dir: &TempDir, port: u16) -> PathBuf {
-    let moved =
-        ["module.embeddeddb.path", "module.httpserver.vhost.api.url", "module.httpserver.vhost.docker.url"];
+    let moved = [
+        "module.embeddeddb.path",
+        "module.httpserver.vhost.api.url",
+        "module.httpserver.vhost.docker.url",
+        "module.openflowserver.url",
+        "module.jsonrpcserver.url",
+    ];
     let original = std::fs::read_to_string(example("docker.conf")).unwrap();
     let mut text: String = original
         .lines()
@@ -64,7 +69,8 @@ fn private_config(dir: &TempDir, port: u16) -> PathBuf {
     let d = dir.path().display();
     text.push_str(&format!(
         "module.embeddeddb.path='{d}/vlcp.redb'\nmodule.httpserver.vhost.api.url='tcp://127.0.0.1:{port}/'\n\
-         module.httpserver.vhost.docker.url='unix://{d}/plugin.sock'\n"
+         module.httpserver.vhost.docker.url='unix://{d}/plugin.sock'\nmodule.openflowserver.url='unix://{d}/of.sock'\n\
+         module.jsonrpcserver.url='unix://{d}/db.sock'\n"
     ));
     let path = dir.path().join("vlcp.conf");
     std::fs::write(&path, text).unwrap();

@@ -126,7 +126,9 @@ impl DriverConfig {
             pool_timeout: c.get_duration(&k("pooltimeout"))?,
             ip_timeout: c.get_duration(&k("iptimeout"))?,
             cidr_range,
-            ..DriverConfig::default()
+            scope: c.get_str(&k("scope"))?,
+            connectivity_scope: c.get_str(&k("connectivityscope"))?,
+            netns: c.get_opt_str(&k("netns"))?.map(PathBuf::from),
         })
     }
 }

@@ -382,6 +382,11 @@ pub const MODULES: &[ModuleDef] = &[
             k("pooltimeout", Number, "60"),
             k("iptimeout", Number, "60"),
             k("cidrrange", Str, "'10.0.0.0/8'"),
+            // Ours: GetCapabilities scopes, and the namespace where dockerd and OVS live when
+            // they are not in the daemon's own (e.g. `'/run/netns/host1'`).
+            k("scope", Str, "'local'"),
+            k("connectivityscope", Str, "'global'"),
+            k("netns", OPT_STR, "None"),
         ],
     ),
 ];

@@ -9,11 +9,13 @@
 //! | [`ZooKeeper`] | one server, or a 3-server ensemble, on 127.0.0.1 |
 //! | [`Redis`] | redis-server on 127.0.0.1 |
 //! | [`Dockerd`] | a private Docker engine with a busybox image and a unique plugin name |
+//! | [`VlcpDaemon`] | the real `vlcp` binary on a config the test writes |
 //!
 //! All resources carry the prefix [`LAB_PREFIX`] (namespaces, links, plugin sockets) or live under a
 //! temp dir named `vlcp-lab-*`, which is what [`leaks`] looks for after the suite.
 
 mod cmd;
+mod daemon;
 mod docker;
 pub mod leaks;
 mod netns;
@@ -22,6 +24,7 @@ mod services;
 mod twohost;
 
 pub use cmd::{LabError, Result, free_port, run, run_ok, wait_until};
+pub use daemon::{VlcpDaemon, workspace_bin};
 pub use docker::Dockerd;
 pub use netns::Netns;
 pub use ovs::{Endpoint, EndpointOpts, Ovs};

@@ -1,0 +1,100 @@
+//! The real `vlcp` daemon binary as a lab fixture: started with a config file the test writes,
+//! stopped by pid on drop (SIGTERM, then SIGKILL).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::cmd::{LabError, Result, stop_pid, wait_until};
+
+/// Path of a workspace binary (`vlcp`, `vlcp-cleanup`, …) next to the test executable, in the
+/// same target profile directory. `cargo nextest run --workspace` builds them.
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| LabError::new(format!("current_exe: {e}")))?;
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| LabError::new("no target dir"))?;
+    let bin = profile_dir.join(name);
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(LabError::new(format!(
+            "{} is not built: run `cargo build --workspace --bins` first",
+            bin.display()
+        )))
+    }
+}
+
+/// A running `vlcp -f <config>`.
+pub struct VlcpDaemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl VlcpDaemon {
+    /// Writes `config` to `<dir>/vlcp.conf`, starts the daemon on it (log in `<dir>/vlcp.log`)
+    /// and waits until it logs "vlcp started".
+    pub fn start(dir: &Path, config: &str) -> Result<VlcpDaemon> {
+        let conf = dir.join("vlcp.conf");
+        std::fs::write(&conf, config).map_err(|e| LabError::new(format!("{}: {e}", conf.display())))?;
+        let log = dir.join("vlcp.log");
+        let out = File::create(&log).map_err(|e| LabError::new(format!("{}: {e}", log.display())))?;
+        let child = Command::new(workspace_bin("vlcp")?)
+            .arg("-f")
+            .arg(&conf)
+            .env("RUST_LOG", "info,vlcp=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .map_err(|e| LabError::new(format!("vlcp: {e}")))?;
+        let mut d = VlcpDaemon { child: Some(child), log };
+        let started = wait_until("vlcp to start", Duration::from_secs(30), || {
+            if let Some(c) = d.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                return Some(Err(status));
+            }
+            d.log_text().contains("vlcp started").then_some(Ok(()))
+        });
+        match started {
+            Ok(Ok(())) => Ok(d),
+            Ok(Err(status)) => Err(LabError::new(format!("vlcp exited ({status}):\n{}", d.log_text()))),
+            Err(e) => Err(LabError::new(format!("{e}\n{}", d.log_text()))),
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, and the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        stop_pid(c.id());
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    /// SIGKILL (a crash), without any cleanup by the daemon.
+    pub fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for VlcpDaemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_pid(c.id());
+            let _ = c.wait();
+        }
+    }
+}
