@@ -113,22 +113,22 @@ pub fn start_dockerplugin(
 /// The pipeline settings from `server.startup` (which modules) and `module.<name>.*` keys,
 /// defaults as the original's. Modules whose flows are not built yet (l3router, vxlancast
 /// multi-host flooding) are logged and left out of the table layout.
-pub fn sdn_config(config: &Config, modules: &[&str]) -> Result<vlcp::sdn::config::SdnConfig, String> {
+pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config::SdnConfig, String> {
     use vlcp::sdn::stages::Module;
     let get = lookup(config);
-    let mut sdn = vlcp::sdn::config::SdnConfig::default();
-    sdn.modules = [
+    let modules: Vec<Module> = [
         ("l2switch", Module::L2Switch),
         ("arpresponder", Module::ArpResponder),
         ("dhcpserver", Module::DhcpServer),
         ("icmpresponder", Module::IcmpResponder),
     ]
     .into_iter()
-    .filter(|(name, _)| modules.contains(name))
+    .filter(|(name, _)| startup.contains(name))
     .map(|(_, m)| m)
     .collect();
+    let mut sdn = vlcp::sdn::config::SdnConfig { modules, ..Default::default() };
     for later in ["l3router", "vxlancast"] {
-        if modules.contains(&later) {
+        if startup.contains(&later) {
             tracing::warn!(
                 module = later,
                 "module not implemented yet in this version; its flows are not installed"
