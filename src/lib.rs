@@ -14,6 +14,7 @@
 //! - [`sdn`]: the flow pipeline: declared stages and the flows computed from the model.
 
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod objectdb;
 pub mod openflow;

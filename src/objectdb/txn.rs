@@ -349,12 +349,16 @@ impl ObjectDb {
         keys: &[String],
         mut walker: impl FnMut(&mut Walk<'_>) -> Result<R, TxnError>,
     ) -> Result<R, TxnError> {
+        let timer = crate::metrics::TxnTimer::start(self.store.backend(), "walk");
         let mut keyset: BTreeSet<String> = keys.iter().cloned().collect();
         for _ in 0..self.opts.max_rounds {
             let snap = self.snapshot(&keyset).await?;
             let mut w = Walk::new(&snap);
             let r = walker(&mut w);
             if w.missing.is_empty() {
+                if r.is_ok() {
+                    timer.ok();
+                }
                 return r;
             }
             keyset.extend(w.missing);
@@ -371,6 +375,7 @@ impl ObjectDb {
         mut body: impl FnMut(&mut WriteTxn<'_>) -> Result<R, TxnError>,
     ) -> Result<Committed<R>, TxnError> {
         let start = Instant::now();
+        let timer = crate::metrics::TxnTimer::start(self.store.backend(), "transact");
         let mut keyset: BTreeSet<String> = keys.iter().cloned().collect();
         let (mut attempts, mut conflicts, mut rounds) = (0u32, 0u32, 0u32);
         loop {
@@ -391,14 +396,17 @@ impl ObjectDb {
             }
             let value = result?;
             if t.writes.is_empty() {
+                timer.ok();
                 return Ok(Committed { value, receipt: None });
             }
             let ws = Self::write_set(&snap, &t)?;
             match self.store.commit(ws).await? {
                 CommitResult::Committed(receipt) => {
+                    timer.ok();
                     return Ok(Committed { value, receipt: Some(receipt) });
                 }
                 CommitResult::Conflict => {
+                    timer.conflict();
                     conflicts += 1;
                     if conflicts > self.opts.max_conflicts {
                         return Err(TxnError::TooManyConflicts { conflicts });

@@ -4,6 +4,9 @@
 //!
 //! Requests: GET with a query string, POST with a form (`curl -d`) or a JSON object
 //! (`Content-Type: application/json`); a value in backticks is a Python literal, read safely.
+//! Operations: `GET /metrics` (Prometheus text) and `GET /healthz` (200 or 503 with per-component
+//! detail), see [`ops`].
+//!
 //! Statuses: 200 with `{"result": …}`; 400/404/409 (a [`crate::model::FieldError`] naming the
 //! parameter) for client mistakes, 404 for unknown paths, 405 for other methods, 401 when a
 //! configured token is missing, 413 for bodies over 4 MiB; 500/503 only for storage faults.
@@ -22,6 +25,7 @@
 
 pub mod api;
 pub mod config;
+pub mod ops;
 pub mod request;
 
 use std::convert::Infallible;
@@ -213,7 +217,26 @@ fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
 
 /// Answers one request.
 async fn handle(state: &WebState, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    match respond(state, req).await {
+    let path = req.uri().path();
+    if path == ops::METRICS_PATH || path == ops::HEALTHZ_PATH {
+        if req.method() != Method::GET {
+            return reply(405, &json!({ "error": format!("method {} not allowed; use GET", req.method()) }));
+        }
+        if path == ops::HEALTHZ_PATH {
+            return ops::healthz(state).await;
+        }
+        if !authorized(state, &req) {
+            return reply(401, &json!({ "error": "missing or wrong token (Authorization: Bearer <token>)" }));
+        }
+        return ops::metrics(state).await;
+    }
+    let mut called = None;
+    let outcome = respond(state, req, &mut called).await;
+    let status = outcome.as_ref().map_or_else(|e| e.status, |_| 200);
+    if let Some(def) = called {
+        crate::metrics::record_api_request(def.module, def.name, status);
+    }
+    match outcome {
         Ok(v) => reply(200, &json!({ "result": v })),
         Err(e) => {
             if e.status >= 500 {
@@ -235,7 +258,12 @@ fn authorized(state: &WebState, req: &Request<Incoming>) -> bool {
     bearer.or_else(|| h("x-auth-token")).is_some_and(|given| given == token)
 }
 
-async fn respond(state: &WebState, req: Request<Incoming>) -> Result<Value, ApiError> {
+/// Answers an API call; `called` is set to the API once the path names one.
+async fn respond(
+    state: &WebState,
+    req: Request<Incoming>,
+    called: &mut Option<&'static api::ApiDef>,
+) -> Result<Value, ApiError> {
     if req.method() != Method::GET && req.method() != Method::POST {
         return Err(err(405, format!("method {} not allowed; use GET or POST", req.method())));
     }
@@ -254,6 +282,7 @@ async fn respond(state: &WebState, req: Request<Incoming>) -> Result<Value, ApiE
             unknown()
         }
     })?;
+    *called = Some(def);
     let bad = |e: request::ParamError| err(400, e.to_string());
     let mut pairs = request::parse_urlencoded(req.uri().query().unwrap_or("")).map_err(bad)?;
     let is_json = req

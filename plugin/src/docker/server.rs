@@ -158,8 +158,10 @@ async fn handle(
         }
     };
     let started = std::time::Instant::now();
-    let result = driver.call(method, body).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let result = driver.call(method, body.clone()).await;
+    let elapsed = started.elapsed();
+    record_metrics(method, &path, &body, &result, elapsed);
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     Ok(match result {
         Ok(v) => {
             tracing::debug!(call = %path, elapsed_ms, "plugin call ok");
@@ -170,6 +172,33 @@ async fn handle(
             error_response(e.status(), e.to_string())
         }
     })
+}
+
+/// Reports one call to `vlcp::metrics`: latency and status per method, and endpoints created and
+/// deleted (by the request's `EndpointID`).
+fn record_metrics(
+    method: Method,
+    path: &str,
+    body: &Bytes,
+    result: &Result<Value, PluginError>,
+    elapsed: std::time::Duration,
+) {
+    let status = match result {
+        Ok(_) => StatusCode::OK,
+        Err(e) => e.status(),
+    };
+    vlcp::metrics::record_plugin_call(path.trim_start_matches('/'), status.as_u16(), elapsed);
+    if result.is_ok() && matches!(method, Method::CreateEndpoint | Method::DeleteEndpoint) {
+        let id = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("EndpointID").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        if method == Method::CreateEndpoint {
+            vlcp::metrics::endpoint_created(&id);
+        } else {
+            vlcp::metrics::endpoint_deleted(&id);
+        }
+    }
 }
 
 /// Parses a request body into `T`, as a [`PluginError::BadRequest`] naming the call on failure.
