@@ -41,6 +41,10 @@ pub struct DockerInfo {
     /// The Docker NetworkID.
     #[serde(default)]
     pub docker_network: String,
+    /// The host the endpoint was plumbed on ([`super::naming::host_id`]); `vlcp-cleanup` only
+    /// touches its own host's ports. Empty when unknown.
+    #[serde(default)]
+    pub docker_host: String,
 }
 
 impl DataObject for DockerInfo {
@@ -111,6 +115,7 @@ impl VlcpDriver {
                     docker_host_port: names.host.clone(),
                     docker_network: nid.into(),
                     docker_sandbox: None,
+                    docker_host: self.plumber.host_id().unwrap_or_default(),
                 });
                 info.docker_sandbox = sandbox.map(str::to_owned);
                 t.put(&info)
@@ -226,6 +231,7 @@ impl VlcpDriver {
                 docker_host_port: names.host.clone(),
                 docker_sandbox: None,
                 docker_network: nid.into(),
+                docker_host: self.plumber.host_id().unwrap_or_default(),
             })
             .await?;
             let mac = parse_mac(&port.mac_address).map_err(PluginError::Internal)?;

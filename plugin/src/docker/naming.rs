@@ -64,6 +64,15 @@ impl VethNames {
     }
 }
 
+/// The host an endpoint belongs to, recorded in its DockerInfo (`docker_host`) so that
+/// `vlcp-cleanup` touches only its own host's ports in a shared store: the OVS `system-id` when
+/// set, else `ovsdb:<uuid of the Open_vSwitch row>` (unique per OVS database, kept across
+/// restarts). `None` until the OVSDB view is synced.
+pub fn host_id(view: &vlcp::ovsdb::view::View) -> Option<String> {
+    let root = view.open_vswitch.as_ref()?;
+    Some(root.system_id.clone().unwrap_or_else(|| format!("ovsdb:{}", root.uuid)))
+}
+
 /// 32-bit FNV-1a: the stable hash behind derived MAC addresses.
 pub fn fnv1a32(data: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;

@@ -91,6 +91,10 @@ pub trait Plumber: Send + Sync + 'static {
     fn plug<'a>(&'a self, spec: &'a PlugSpec) -> BoxFuture<'a, Result<(), PlumbError>>;
     /// Removes the OVS port and the veth pair (best-effort, ordered; missing = done).
     fn unplug<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<(), PlumbError>>;
+    /// This host's identity ([`super::naming::host_id`]), recorded in DockerInfo.
+    fn host_id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The real plumbing: rtnetlink + OVSDB.
@@ -284,5 +288,9 @@ impl Plumber for HostPlumber {
 
     fn unplug<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<(), PlumbError>> {
         Box::pin(self.teardown(names))
+    }
+
+    fn host_id(&self) -> Option<String> {
+        self.ovsdb.with_view(super::naming::host_id)
     }
 }
