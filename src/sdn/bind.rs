@@ -95,7 +95,8 @@ pub fn bind(
         }
         ports.push((iface.ofport, lp));
     }
-    let present: BTreeSet<&str> = ports.iter().map(|(_, lp)| lp.network.as_str()).collect();
+    let mut present: BTreeSet<&str> = ports.iter().map(|(_, lp)| lp.network.as_str()).collect();
+    present.extend(super::l3router::reachable_networks(model, &present));
     ids.assign(present.iter().copied());
 
     let mut networks = Vec::new();
@@ -157,7 +158,8 @@ pub fn bind(
     }
     physical_ports.sort_by_key(|p| p.ofport);
 
-    SwitchInput { networks, ports: port_views, physical_ports }
+    let routers = super::l3router::router_views(model, &networks);
+    SwitchInput { networks, ports: port_views, physical_ports, routers }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::config::SdnConfig;
 use super::flow::{FlowEntry, FlowError, FlowTable, Owner};
 use super::input::SwitchInput;
 use super::stages::{Module, Pipeline, PipelineError, REQUESTS};
-use super::{arp, dhcp, icmp, ioprocessing, l2switch};
+use super::{arp, dhcp, icmp, ioprocessing, l2switch, l3router};
 
 /// The pipeline of the enabled modules.
 pub fn pipeline(cfg: &SdnConfig) -> Result<Pipeline, PipelineError> {
@@ -65,6 +65,9 @@ pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec
     if cfg.enabled(Module::IcmpResponder) {
         out.extend(icmp::flows(input, &cfg.icmp));
     }
+    if cfg.enabled(Module::L3Router) {
+        out.extend(l3router::flows(input, cfg));
+    }
     out
 }
 
@@ -104,6 +107,10 @@ pub fn packet_in(
         Ok(SlicedPacket { net: Some(NetSlice::Ipv4(ip)), .. }) => ip.header().destination_addr(),
         _ => Ipv4Addr::UNSPECIFIED,
     };
+    if cfg.enabled(Module::L3Router) && l3router::answers_ping(input, port.netid, dst) {
+        return Ok(icmp::echo_reply(frame, dst, cfg.l3router.router_mac)
+            .map(|f| PacketReply { port: in_port, frame: f }));
+    }
     if cfg.enabled(Module::IcmpResponder) && icmp::gateway_for(input, port.netid, dst) {
         return Ok(icmp::echo_reply(frame, dst, cfg.icmp.router_mac)
             .map(|f| PacketReply { port: in_port, frame: f }));

@@ -48,6 +48,18 @@ pub struct IcmpConfig {
     pub router_mac: Mac,
 }
 
+/// `module.l3router.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L3RouterConfig {
+    /// `inroutermac` ('1a:23:67:59:63:33'): the MAC of every virtual router interface. Keep it
+    /// equal to `module.icmpresponder.inroutermac`, which answers ARP for gateways.
+    pub router_mac: Mac,
+    /// `arp_cycle_time` (5 s): how often unresolved next hops are asked for again.
+    pub arp_cycle_time: u32,
+    /// `arp_complete_timeout` (30 s): a resolved next hop is asked for again after this long.
+    pub arp_complete_timeout: u32,
+}
+
 /// The whole pipeline configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdnConfig {
@@ -57,6 +69,7 @@ pub struct SdnConfig {
     pub arp: ArpConfig,
     pub dhcp: DhcpConfig,
     pub icmp: IcmpConfig,
+    pub l3router: L3RouterConfig,
 }
 
 impl Default for SdnConfig {
@@ -79,6 +92,11 @@ impl Default for SdnConfig {
                 t2: None,
             },
             icmp: IcmpConfig { prepush: false, router_mac: DEFAULT_ROUTER_MAC },
+            l3router: L3RouterConfig {
+                router_mac: DEFAULT_ROUTER_MAC,
+                arp_cycle_time: 5,
+                arp_complete_timeout: 30,
+            },
         }
     }
 }
@@ -87,5 +105,17 @@ impl SdnConfig {
     /// True when `m` is enabled.
     pub fn enabled(&self, m: Module) -> bool {
         m == Module::IoProcessing || self.modules.contains(&m)
+    }
+    /// Adds the modules the enabled ones depend on, as the original loads dependencies:
+    /// l3router needs arpresponder and icmpresponder (their `l3input` table and gateway answers).
+    pub fn with_dependencies(mut self) -> SdnConfig {
+        if self.enabled(Module::L3Router) {
+            for dep in [Module::ArpResponder, Module::IcmpResponder] {
+                if !self.enabled(dep) {
+                    self.modules.push(dep);
+                }
+            }
+        }
+        self
     }
 }

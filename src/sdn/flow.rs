@@ -40,6 +40,10 @@ pub enum Owner {
     Port(String),
     /// A physical port (by OVS port name).
     PhysicalPort(String),
+    /// A virtual router (by id).
+    Router(String),
+    /// A router interface (by router port id).
+    RouterPort(String),
 }
 
 impl fmt::Display for Owner {
@@ -50,6 +54,8 @@ impl fmt::Display for Owner {
             Owner::Subnet(id) => write!(f, "subnet:{id}"),
             Owner::Port(id) => write!(f, "port:{id}"),
             Owner::PhysicalPort(n) => write!(f, "physicalport:{n}"),
+            Owner::Router(id) => write!(f, "router:{id}"),
+            Owner::RouterPort(id) => write!(f, "routerport:{id}"),
         }
     }
 }

@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::model::{self, LogicalNetworkSet, LogicalPortSet, PhysicalNetworkSet, PhysicalPortSet, SubNetSet};
+use crate::model::{
+    self, LogicalNetworkSet, LogicalPortSet, PhysicalNetworkSet, PhysicalPortSet, SubNetSet, VRouterSet,
+};
 use crate::objectdb::{DataObject, ObjectDb, ObjectSet, Stored, TxnError, Walk};
 
 use super::input::{
     DhcpSettings, LogicalNetwork, LogicalPort, ModelSnapshot, NetworkType, PhysicalNetwork, PhysicalPort,
-    Subnet, parse_mac,
+    Router, RouterInterface, Subnet, parse_mac,
 };
 
 /// Every key prefix the snapshot depends on (a change under one of them means re-read).
@@ -73,6 +75,7 @@ pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
         LogicalNetworkSet::KEY,
         SubNetSet::KEY,
         LogicalPortSet::KEY,
+        VRouterSet::KEY,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -83,9 +86,58 @@ pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
         let lnets = members(w, LogicalNetworkSet::KEY, |s: LogicalNetworkSet| s.set)?;
         let subnets = members(w, SubNetSet::KEY, |s: SubNetSet| s.set)?;
         let lports = members(w, LogicalPortSet::KEY, |s: LogicalPortSet| s.set)?;
-        Ok(convert(pnets, pports, lnets, subnets, lports))
+        let routers = members(w, VRouterSet::KEY, |s: VRouterSet| s.set)?;
+        let mut rports = Vec::new();
+        for r in &routers {
+            for rp in r.interfaces.iter() {
+                rports.extend(get::<model::RouterPort>(w, rp.key())?);
+            }
+        }
+        let subnet_ids: HashMap<String, String> = subnets.iter().map(|s| (s.key(), s.id.clone())).collect();
+        let mut snap = convert(pnets, pports, lnets, subnets, lports);
+        add_routers(&mut snap, &subnet_ids, routers, rports);
+        Ok(snap)
     })
     .await
+}
+
+/// Adds the virtual routers and their interfaces (`subnet_ids`: subnet key → id); pure. Routes
+/// and addresses that do not parse, and interfaces on unknown subnets, are left out with a
+/// warning.
+pub fn add_routers(
+    snap: &mut ModelSnapshot,
+    subnet_ids: &HashMap<String, String>,
+    routers: Vec<model::VRouter>,
+    rports: Vec<model::RouterPort>,
+) {
+    for r in routers {
+        let key = r.key();
+        let interfaces = rports
+            .iter()
+            .filter(|p| p.router.key() == key)
+            .filter_map(|p| {
+                let Some(subnet) = subnet_ids.get(p.subnet.key()).filter(|s| snap.subnets.contains_key(*s))
+                else {
+                    tracing::warn!("router port {} refers to a missing subnet", p.id);
+                    return None;
+                };
+                let ip = p.ip_address.as_deref().and_then(|i| i.parse().ok());
+                Some(RouterInterface { id: p.id.clone(), subnet: subnet.clone(), ip })
+            })
+            .collect();
+        let routes = r
+            .routes
+            .iter()
+            .filter_map(|(c, via)| match (c.parse(), via.parse::<Ipv4Addr>()) {
+                (Ok(c), Ok(via)) => Some((c, via)),
+                _ => {
+                    tracing::warn!("router {}: route {c} via {via} does not parse", r.id);
+                    None
+                }
+            })
+            .collect();
+        snap.routers.insert(r.id.clone(), Router { id: r.id, interfaces, routes });
+    }
 }
 
 /// Converts the stored objects; pure.

@@ -121,6 +121,24 @@ pub struct LogicalPort {
     pub hostname: Option<String>,
 }
 
+/// A virtual router's interface (router port) on a subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterInterface {
+    /// The router port id.
+    pub id: String,
+    pub subnet: String,
+    /// The explicit address; the subnet gateway when `None`.
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// A virtual router: interfaces and static routes `(destination, next hop)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub id: String,
+    pub interfaces: Vec<RouterInterface>,
+    pub routes: Vec<(Ipv4Network, Ipv4Addr)>,
+}
+
 /// Everything the pipeline reads from the network model, as of one consistent read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelSnapshot {
@@ -129,6 +147,7 @@ pub struct ModelSnapshot {
     pub logical_networks: BTreeMap<String, LogicalNetwork>,
     pub subnets: BTreeMap<String, Subnet>,
     pub logical_ports: BTreeMap<String, LogicalPort>,
+    pub routers: BTreeMap<String, Router>,
 }
 
 /// One OVS interface of the bridge, as the OVSDB view shows it.
@@ -183,6 +202,42 @@ pub struct PhysicalPortView {
     pub kind: NetworkType,
 }
 
+/// A host a router delivers to: a logical port (anywhere, not only on this switch) with an
+/// address in a router interface's subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterHost {
+    pub port: String,
+    pub ip: Ipv4Addr,
+    pub mac: Mac,
+}
+
+/// A router interface whose network is on this switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterInterfaceView {
+    /// The router port id.
+    pub id: String,
+    pub subnet: String,
+    pub network: String,
+    pub netid: u16,
+    pub cidr: Ipv4Network,
+    /// The interface address (explicit, or the subnet gateway).
+    pub ip: Ipv4Addr,
+    /// The subnet is external: its gateway is the router's default next hop.
+    pub external: bool,
+    /// The subnet's gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// Logical ports in this subnet, sorted by address.
+    pub hosts: Vec<RouterHost>,
+}
+
+/// A virtual router with at least one interface on a network of this switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterView {
+    pub id: String,
+    pub interfaces: Vec<RouterInterfaceView>,
+    pub routes: Vec<(Ipv4Network, Ipv4Addr)>,
+}
+
 /// Everything the flow functions need for one switch. Vectors are sorted by id (ports by
 /// ofport), so the computed flows are deterministic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +245,7 @@ pub struct SwitchInput {
     pub networks: Vec<NetworkView>,
     pub ports: Vec<PortView>,
     pub physical_ports: Vec<PhysicalPortView>,
+    pub routers: Vec<RouterView>,
 }
 
 impl SwitchInput {
