@@ -111,7 +111,7 @@ pub fn start_dockerplugin(
 }
 
 /// The pipeline settings from `server.startup` (which modules) and `module.<name>.*` keys,
-/// defaults as the original's. Modules whose flows are not built yet (l3router, vxlancast
+/// defaults as the original's. Modules whose flows are not built yet (vxlancast
 /// multi-host flooding) are logged and left out of the table layout.
 pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config::SdnConfig, String> {
     use vlcp::sdn::stages::Module;
@@ -121,13 +121,14 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
         ("arpresponder", Module::ArpResponder),
         ("dhcpserver", Module::DhcpServer),
         ("icmpresponder", Module::IcmpResponder),
+        ("l3router", Module::L3Router),
     ]
     .into_iter()
     .filter(|(name, _)| startup.contains(name))
     .map(|(_, m)| m)
     .collect();
     let mut sdn = vlcp::sdn::config::SdnConfig { modules, ..Default::default() };
-    for later in ["l3router", "vxlancast"] {
+    for later in ["vxlancast"] {
         if startup.contains(&later) {
             tracing::warn!(
                 module = later,
@@ -167,7 +168,8 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
     sdn.dhcp.t2 = secs("module.dhcpserver.t2")?;
     sdn.icmp.prepush = flag("module.icmpresponder.prepush", sdn.icmp.prepush)?;
     sdn.icmp.router_mac = mac("module.icmpresponder.inroutermac", sdn.icmp.router_mac)?;
-    Ok(sdn)
+    sdn.l3router.router_mac = mac("module.l3router.inroutermac", sdn.l3router.router_mac)?;
+    Ok(sdn.with_dependencies())
 }
 
 /// The SDN controller: OpenFlow listener (`module.openflowserver.url`, default
