@@ -14,7 +14,10 @@ BRIDGE=dockerbr0
 CONTROLLER=${VLCP_CONTROLLER:-tcp:127.0.0.1:6653}
 
 if [ "${1:-}" = stop ]; then
-    [ -f "$STATE/vlcp.pid" ] && kill "$(cat "$STATE/vlcp.pid")" 2>/dev/null && echo "vlcp stopped"
+    for d in vlcp dockerd; do
+        [ -f "$STATE/$d.pid" ] && kill "$(cat "$STATE/$d.pid")" 2>/dev/null && echo "$d stopped"
+        rm -f "$STATE/$d.pid"
+    done
     exit 0
 fi
 
@@ -44,4 +47,26 @@ fi
 ./target/release/vlcp --check-config -f "$CONF"
 nohup ./target/release/vlcp -f "$CONF" >"$STATE/vlcp.log" 2>&1 &
 echo $! > "$STATE/vlcp.pid"
-echo "vlcp started (pid $!), log $STATE/vlcp.log"
+API=http://127.0.0.1:8081
+for _ in $(seq 100); do curl -sf "$API/viperflow/listphysicalnetworks" >/dev/null && break; sleep 0.1; done
+curl -sf "$API/viperflow/listphysicalnetworks" >/dev/null || { echo "vlcp did not start; see $STATE/vlcp.log"; exit 1; }
+echo "vlcp started (pid $(cat "$STATE/vlcp.pid")), log $STATE/vlcp.log, management API $API"
+
+# A default physical network, once: `docker network create -o physicalnetwork=vxlan ...` uses it.
+if ! curl -sf "$API/viperflow/listphysicalnetworks?id=vxlan" | grep -q '"id"'; then
+    curl -sfg "$API/viperflow/createphysicalnetwork?type=vxlan&vnirange=\`[[10000,20000]]\`&id=vxlan" >/dev/null
+    echo "physical network 'vxlan' created (VNI 10000-20000)"
+fi
+
+# Docker: use the running engine; on a machine without one, start one.
+if ! docker info >/dev/null 2>&1; then
+    nohup dockerd --iptables=false --bridge=none >"$STATE/dockerd.log" 2>&1 &
+    echo $! > "$STATE/dockerd.pid"
+    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+    docker info >/dev/null 2>&1 && echo "dockerd started (log $STATE/dockerd.log)" || echo "dockerd did not start: see $STATE/dockerd.log"
+fi
+cat <<MSG
+Ready. Try:
+  docker network create -d vlcp --ipam-driver vlcp -o physicalnetwork=vxlan --subnet 198.18.5.0/24 net1
+  docker run --rm --network net1 <image> ping -c3 198.18.5.1
+MSG
