@@ -24,6 +24,10 @@ pub struct Family {
     pub samples: Vec<Sample>,
 }
 
+/// One histogram series as read: `(le, cumulative count)` buckets, `_count`, whether `_sum` was
+/// seen.
+type HistogramParts = (Vec<(f64, f64)>, Option<f64>, bool);
+
 /// A parsed scrape.
 #[derive(Clone, Debug, Default)]
 pub struct Exposition {
@@ -221,7 +225,7 @@ impl Exposition {
             if kind == "histogram" && name == fam {
                 return Err(at("histogram sample without _bucket/_sum/_count".into()));
             }
-            if kind == "counter" && !(value >= 0.0) {
+            if kind == "counter" && (value.is_nan() || value < 0.0) {
                 return Err(at("counter below zero or NaN".into()));
             }
             let key = (name.to_string(), labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
@@ -237,8 +241,7 @@ impl Exposition {
 
     fn check_histograms(&self) -> Result<(), String> {
         for f in self.families.iter().filter(|f| f.kind == "histogram") {
-            let mut groups: BTreeMap<Vec<(String, String)>, (Vec<(f64, f64)>, Option<f64>, bool)> =
-                BTreeMap::new();
+            let mut groups: BTreeMap<Vec<(String, String)>, HistogramParts> = BTreeMap::new();
             for s in &f.samples {
                 let key: Vec<(String, String)> = s
                     .labels
