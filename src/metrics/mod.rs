@@ -6,7 +6,8 @@
 //! - The hooks other rooms call (cheap: a few atomics and a short mutex section, never held
 //!   across `.await`): [`record_api_request`] (web), [`record_plugin_call`] (Docker plugin
 //!   server), [`TxnTimer`] (ObjectDB transactions), [`set_bridge_flows`] / [`forget_bridge`]
-//!   (SDN controller), [`set_component`] (any room reporting its health).
+//!   (or [`sdn::export_controller_status`], which follows the SDN controller's status),
+//!   [`set_component`] (any room reporting its health).
 //! - [`collect`]: what is measured at scrape time (store probe, model object counts).
 //!
 //! | metric | type | labels | meaning |
@@ -30,6 +31,7 @@
 
 pub mod collect;
 pub mod registry;
+pub mod sdn;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
