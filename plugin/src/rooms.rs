@@ -111,8 +111,7 @@ pub fn start_dockerplugin(
 }
 
 /// The pipeline settings from `server.startup` (which modules) and `module.<name>.*` keys,
-/// defaults as the original's. Modules whose flows are not built yet (vxlancast
-/// multi-host flooding) are logged and left out of the table layout.
+/// defaults as the original's (vxlancast: prepush only; `learning` is logged and ignored).
 pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config::SdnConfig, String> {
     use vlcp::sdn::stages::Module;
     let get = lookup(config);
@@ -122,20 +121,13 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
         ("dhcpserver", Module::DhcpServer),
         ("icmpresponder", Module::IcmpResponder),
         ("l3router", Module::L3Router),
+        ("vxlancast", Module::VxlanCast),
     ]
     .into_iter()
     .filter(|(name, _)| startup.contains(name))
     .map(|(_, m)| m)
     .collect();
     let mut sdn = vlcp::sdn::config::SdnConfig { modules, ..Default::default() };
-    for later in ["vxlancast"] {
-        if startup.contains(&later) {
-            tracing::warn!(
-                module = later,
-                "module not implemented yet in this version; its flows are not installed"
-            );
-        }
-    }
     let flag = |key: &str, default: bool| -> Result<bool, String> {
         match get(key).as_deref() {
             None => Ok(default),
@@ -169,6 +161,15 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
     sdn.icmp.prepush = flag("module.icmpresponder.prepush", sdn.icmp.prepush)?;
     sdn.icmp.router_mac = mac("module.icmpresponder.inroutermac", sdn.icmp.router_mac)?;
     sdn.l3router.router_mac = mac("module.l3router.inroutermac", sdn.l3router.router_mac)?;
+    sdn.vxlan.prepush = flag("module.vxlancast.prepush", sdn.vxlan.prepush)?;
+    sdn.vxlan.learning = flag("module.vxlancast.learning", sdn.vxlan.learning)?;
+    let vx_secs = |key: &str, default: u64| secs(key).map(|v| v.map_or(default, u64::from));
+    sdn.vxlan.refresh_interval = vx_secs("module.vxlancast.refreshinterval", sdn.vxlan.refresh_interval)?;
+    sdn.vxlan.allowed_migration_time =
+        vx_secs("module.vxlancast.allowedmigrationtime", sdn.vxlan.allowed_migration_time)?;
+    if sdn.enabled(Module::VxlanCast) && (sdn.vxlan.learning || !sdn.vxlan.prepush) {
+        tracing::warn!("module.vxlancast: only prepush is built; learning is ignored and prepush stays on");
+    }
     Ok(sdn.with_dependencies())
 }
 
@@ -194,10 +195,16 @@ pub async fn start_sdn(
     tracing::info!(%listen, "OpenFlow listening");
     let (snapshots, feed) =
         model_feed(model.db().clone()).await.map_err(|e| format!("sdn: reading the model: {e}"))?;
-    let controller = SdnController::spawn(std::sync::Arc::new(of), ovsdb, snapshots, sdn)
+    let vxlan = sdn.enabled(vlcp::sdn::stages::Module::VxlanCast).then(|| sdn.vxlan.clone());
+    let controller = SdnController::spawn(std::sync::Arc::new(of), ovsdb.clone(), snapshots.clone(), sdn)
         .map_err(|e| format!("sdn: {e}"))?;
+    let publisher = vxlan.map(|cfg| {
+        let status = controller.watch_status();
+        vlcp::runtime::vxlan::VxlanPublisher::spawn(model.db().clone(), ovsdb, status, snapshots, cfg)
+    });
     Ok(Box::pin(async move {
         let _ = stop.wait_for(|s| *s).await;
+        drop(publisher);
         drop(controller);
         feed.abort();
         Ok(())

@@ -4,3 +4,4 @@
 pub mod controller;
 pub mod ofswitch;
 pub mod ovsdb;
+pub mod vxlan;

@@ -159,7 +159,8 @@ pub fn bind(
     physical_ports.sort_by_key(|p| p.ofport);
 
     let routers = super::l3router::router_views(model, &networks);
-    SwitchInput { networks, ports: port_views, physical_ports, routers }
+    let vxlan = super::vxlan::bind(model, switch, &networks, &port_views);
+    SwitchInput { networks, ports: port_views, physical_ports, routers, vxlan }
 }
 
 #[cfg(test)]

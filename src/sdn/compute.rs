@@ -68,6 +68,10 @@ pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec
     if cfg.enabled(Module::L3Router) {
         out.extend(l3router::flows(input, cfg));
     }
+    if cfg.enabled(Module::VxlanCast) {
+        out.extend(super::vxlan::flows(input));
+        super::vxlan::add_flood(&mut out, input);
+    }
     out
 }
 

@@ -60,6 +60,27 @@ pub struct L3RouterConfig {
     pub arp_complete_timeout: u32,
 }
 
+/// `module.vxlancast.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VxlanConfig {
+    /// `prepush` (True): push MAC → tunnel destination flows from `LogicalPortVXLANInfo`.
+    pub prepush: bool,
+    /// `learning` (True in the original): learn remote MACs from received packets. Not built:
+    /// with `prepush` on, known ports never need it; it is logged and ignored.
+    pub learning: bool,
+    /// `refreshinterval` (3600 s): how often a host renews its flood-list entry (which expires
+    /// after twice this).
+    pub refresh_interval: u64,
+    /// `allowedmigrationtime` (120 s): how long a port's previous host stays in its location list.
+    pub allowed_migration_time: u64,
+}
+
+impl Default for VxlanConfig {
+    fn default() -> VxlanConfig {
+        VxlanConfig { prepush: true, learning: true, refresh_interval: 3600, allowed_migration_time: 120 }
+    }
+}
+
 /// The whole pipeline configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdnConfig {
@@ -69,6 +90,7 @@ pub struct SdnConfig {
     pub arp: ArpConfig,
     pub dhcp: DhcpConfig,
     pub icmp: IcmpConfig,
+    pub vxlan: VxlanConfig,
     pub l3router: L3RouterConfig,
 }
 
@@ -92,6 +114,7 @@ impl Default for SdnConfig {
                 t2: None,
             },
             icmp: IcmpConfig { prepush: false, router_mac: DEFAULT_ROUTER_MAC },
+            vxlan: VxlanConfig::default(),
             l3router: L3RouterConfig {
                 router_mac: DEFAULT_ROUTER_MAC,
                 arp_cycle_time: 5,
@@ -106,6 +129,7 @@ impl SdnConfig {
     pub fn enabled(&self, m: Module) -> bool {
         m == Module::IoProcessing || self.modules.contains(&m)
     }
+
     /// Adds the modules the enabled ones depend on, as the original loads dependencies:
     /// l3router needs arpresponder and icmpresponder (their `l3input` table and gateway answers).
     pub fn with_dependencies(mut self) -> SdnConfig {

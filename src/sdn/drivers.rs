@@ -6,7 +6,7 @@
 //! the actions that strip the encapsulation (ingress), and the actions that add it before output
 //! (egress). ioprocessing wraps these into flows with the register conventions.
 
-use crate::openflow::{Action, Oxm, PortNo};
+use crate::openflow::{Action, FieldSlice, NxAction, Oxm, OxmField, PortNo};
 
 use super::input::{NetworkType, NetworkView, PhysicalPortView};
 
@@ -35,8 +35,8 @@ pub trait NetworkDriver {
 pub struct VlanDriver;
 /// Untagged frames on the physical port.
 pub struct NativeDriver;
-/// VXLAN: `tun_id` = the network's VNI on the tunnel port (tunnel destinations come from the
-/// vxlancast stage, a later slice).
+/// VXLAN: `tun_id` = the network's VNI on the tunnel port; tunnel destinations and flooding
+/// come from vxlancast ([`super::vxlan`]).
 pub struct VxlanDriver;
 /// No physical ports at all.
 pub struct LocalDriver;
@@ -82,10 +82,16 @@ impl NetworkDriver for VxlanDriver {
         NetworkType::Vxlan
     }
     fn ingress(&self, net: &NetworkView, _port: &PhysicalPortView) -> Option<IngressPart> {
-        Some(IngressPart { matches: vec![Oxm::tunnel_id(u64::from(net.segment?))], actions: Vec::new() })
+        // Answers sent back through the input port (ARP) must return to the sender host.
+        let tun_back = Action::Nx(NxAction::RegMove {
+            n_bits: 32,
+            src: FieldSlice::whole(OxmField::NXM_NX_TUN_IPV4_SRC),
+            dst: FieldSlice::whole(OxmField::NXM_NX_TUN_IPV4_DST),
+        });
+        Some(IngressPart { matches: vec![Oxm::tunnel_id(u64::from(net.segment?))], actions: vec![tun_back] })
     }
     fn egress(&self, _net: &NetworkView, _port: &PhysicalPortView) -> Vec<Action> {
-        // Flooding needs the tunnel destinations of the network (vxlancast).
+        // The copies to other hosts need the network's flood list: `sdn::vxlan::add_flood`.
         Vec::new()
     }
 }

@@ -15,6 +15,7 @@ use super::input::{
     DhcpSettings, LogicalNetwork, LogicalPort, ModelSnapshot, NetworkType, PhysicalNetwork, PhysicalPort,
     Router, RouterInterface, Subnet, parse_mac,
 };
+use super::vxlan::{LogicalPortVxlanInfo, VxlanEndpointSet, VxlanModel};
 
 /// Every key prefix the snapshot depends on (a change under one of them means re-read).
 pub const PREFIX: &str = "viperflow.";
@@ -80,12 +81,14 @@ pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let now_us = super::vxlan::now_micros();
     db.walk(&sets, |w| {
         let pnets = members(w, PhysicalNetworkSet::KEY, |s: PhysicalNetworkSet| s.set)?;
         let pports = members(w, PhysicalPortSet::KEY, |s: PhysicalPortSet| s.set)?;
         let lnets = members(w, LogicalNetworkSet::KEY, |s: LogicalNetworkSet| s.set)?;
         let subnets = members(w, SubNetSet::KEY, |s: SubNetSet| s.set)?;
         let lports = members(w, LogicalPortSet::KEY, |s: LogicalPortSet| s.set)?;
+        let (vx_sets, vx_infos) = read_vxlan(w, &pnets, &lnets, &lports)?;
         let routers = members(w, VRouterSet::KEY, |s: VRouterSet| s.set)?;
         let mut rports = Vec::new();
         for r in &routers {
@@ -96,9 +99,33 @@ pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
         let subnet_ids: HashMap<String, String> = subnets.iter().map(|s| (s.key(), s.id.clone())).collect();
         let mut snap = convert(pnets, pports, lnets, subnets, lports);
         add_routers(&mut snap, &subnet_ids, routers, rports);
+        snap.vxlan = VxlanModel::from_stored(&vx_sets, &vx_infos, now_us);
         Ok(snap)
     })
     .await
+}
+
+/// The vxlancast objects of the VXLAN networks and their ports (absent ones skipped).
+fn read_vxlan(
+    w: &mut Walk<'_>,
+    pnets: &[model::PhysicalNetwork],
+    lnets: &[model::LogicalNetwork],
+    lports: &[model::LogicalPort],
+) -> Result<(Vec<VxlanEndpointSet>, Vec<LogicalPortVxlanInfo>), TxnError> {
+    let vx_pnets: Vec<String> =
+        pnets.iter().filter(|p| p.kind == model::NetworkType::Vxlan).map(|p| p.key()).collect();
+    let vx_nets: Vec<&model::LogicalNetwork> =
+        lnets.iter().filter(|n| vx_pnets.iter().any(|k| k == n.physicalnetwork.key())).collect();
+    let mut sets = Vec::new();
+    for n in &vx_nets {
+        sets.extend(get::<VxlanEndpointSet>(w, &VxlanEndpointSet::key_of(&[&n.id]))?);
+    }
+    let net_keys: Vec<String> = vx_nets.iter().map(|n| n.key()).collect();
+    let mut infos = Vec::new();
+    for p in lports.iter().filter(|p| net_keys.iter().any(|k| k == p.network.key())) {
+        infos.extend(get::<LogicalPortVxlanInfo>(w, &LogicalPortVxlanInfo::key_of(&[&p.id]))?);
+    }
+    Ok((sets, infos))
 }
 
 /// Adds the virtual routers and their interfaces (`subnet_ids`: subnet key → id); pure. Routes

@@ -147,6 +147,8 @@ pub struct ModelSnapshot {
     pub logical_networks: BTreeMap<String, LogicalNetwork>,
     pub subnets: BTreeMap<String, Subnet>,
     pub logical_ports: BTreeMap<String, LogicalPort>,
+    /// vxlancast: flood lists and port locations.
+    pub vxlan: super::vxlan::VxlanModel,
     pub routers: BTreeMap<String, Router>,
 }
 
@@ -245,6 +247,8 @@ pub struct SwitchInput {
     pub networks: Vec<NetworkView>,
     pub ports: Vec<PortView>,
     pub physical_ports: Vec<PhysicalPortView>,
+    /// vxlancast: other hosts and remote ports of the VXLAN networks here.
+    pub vxlan: super::vxlan::VxlanView,
     pub routers: Vec<RouterView>,
 }
 
