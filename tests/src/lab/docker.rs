@@ -167,11 +167,44 @@ fn docker_cli() -> &'static str {
     if Path::new("/usr/bin/docker").exists() { "/usr/bin/docker" } else { "docker" }
 }
 
+impl Dockerd {
+    /// Removes every container first: containerd shims are built to outlive the engine, so
+    /// stopping dockerd alone would leave them (and their mounts) behind.
+    fn remove_containers(&self) {
+        let ids = self.docker(&["ps", "-aq"]).unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = run(self.cmd().args(["rm", "-f"]).args(&ids));
+        }
+    }
+
+    /// Processes started on behalf of this engine (containerd, shims) that are still alive:
+    /// their command line names this engine's directory.
+    fn own_processes(&self) -> Vec<u32> {
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mut pids = Vec::new();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+                let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+                if String::from_utf8_lossy(&raw).contains(&dir) && super::cmd::pid_alive(pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+}
+
 impl Drop for Dockerd {
     fn drop(&mut self) {
+        self.remove_containers();
         if let Some(mut c) = self.child.take() {
             stop_pid(c.id());
             let _ = c.wait();
+        }
+        for pid in self.own_processes() {
+            stop_pid(pid);
         }
         self.unmount_leftovers();
         let _ = std::fs::remove_file(self.plugin_socket());
