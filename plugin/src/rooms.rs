@@ -73,8 +73,14 @@ pub fn start_ovsdb(config: &Config) -> Result<vlcp::runtime::ovsdb::OvsdbClient,
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             match ev {
-                ClientEvent::Synced { resync } => tracing::info!(%url, resync, "OVSDB view in sync"),
-                ClientEvent::Disconnected { reason } => tracing::warn!(%url, %reason, "OVSDB disconnected"),
+                ClientEvent::Synced { resync } => {
+                    tracing::info!(%url, resync, "OVSDB view in sync");
+                    vlcp::metrics::set_component("ovsdb", true, format!("in sync with {url}"));
+                }
+                ClientEvent::Disconnected { reason } => {
+                    tracing::warn!(%url, %reason, "OVSDB disconnected");
+                    vlcp::metrics::set_component("ovsdb", false, reason.to_string());
+                }
                 _ => {}
             }
         }
@@ -103,6 +109,7 @@ pub fn start_dockerplugin(
     let server = start(std::path::Path::new(socket), std::sync::Arc::new(driver))
         .map_err(|e| format!("dockerplugin: cannot serve {socket}: {e}"))?;
     tracing::info!(socket, "Docker plugin listening");
+    vlcp::metrics::set_component("dockerplugin", true, format!("serving {socket}"));
     Ok(Box::pin(async move {
         let _ = stop.wait_for(|s| *s).await;
         server.stop().await;
@@ -198,6 +205,7 @@ pub async fn start_sdn(
     let vxlan = sdn.enabled(vlcp::sdn::stages::Module::VxlanCast).then(|| sdn.vxlan.clone());
     let controller = SdnController::spawn(std::sync::Arc::new(of), ovsdb.clone(), snapshots.clone(), sdn)
         .map_err(|e| format!("sdn: {e}"))?;
+    tokio::spawn(vlcp::metrics::sdn::export_controller_status(controller.watch_status()));
     let publisher = vxlan.map(|cfg| {
         let status = controller.watch_status();
         vlcp::runtime::vxlan::VxlanPublisher::spawn(model.db().clone(), ovsdb, status, snapshots, cfg)

@@ -120,6 +120,22 @@ fn heavy_docker_through_the_vlcp_daemon_containers_ping_each_other_and_the_gatew
     assert!(ping("c2", &ip1), "c2 -> c1");
     assert!(ping("c1", "198.18.5.1"), "the gateway answers (icmpresponder)\n{flows}");
 
+    // The daemon's own view: health, and metrics that follow the endpoints and flows.
+    let health = curl(&format!("{api}/healthz"));
+    assert_eq!(health["status"], "ok", "{health}");
+    let metrics = Command::new("curl").args(["-sf", &format!("{api}/metrics")]).output().unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).into_owned();
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert_eq!(sample("vlcp_docker_endpoints_active"), 2.0);
+    assert!(sample("vlcp_openflow_flows{bridge=\"dockerbr0\"}") > 0.0, "{metrics}");
+
     // The objects the daemon made, through its own management API.
     let ports = curl(&format!("{api}/viperflow/listlogicalports"));
     assert_eq!(ports["result"].as_array().map(Vec::len), Some(2), "{ports}");
