@@ -55,7 +55,7 @@ fn heavy_cleanup_after_engine_panic_containers_start_again_with_their_ips() {
     let again = h.cleanup(&["--json"]).json(0);
     assert!(actions(&again).is_empty(), "second run: {again}");
     let (veths, ifaces) = h.plumbing();
-    assert!(veths.is_empty() && ifaces.is_empty(), "left: {veths:?} {ifaces:?}\n{}", h.state());
+    assert!(veths.is_empty() && ifaces.is_empty(), "left: {veths:?} {ifaces:?}\n{:#?}", h.state());
     assert!(h.port_ids().is_empty(), "{:?}", h.port_ids());
     assert!(h.reservations().is_empty(), "{:?}", h.reservations());
 

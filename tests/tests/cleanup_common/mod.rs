@@ -264,8 +264,9 @@ impl Host {
     }
 
     /// The links of the host namespace, OVS interfaces with their iface-id and error, the
-    /// containers and their networks, and the store: everything vlcp-cleanup may touch.
-    pub fn state(&self) -> String {
+    /// containers and their networks, and the store: everything vlcp-cleanup may touch, one
+    /// sorted line per thing.
+    pub fn state(&self) -> Vec<String> {
         let links = self.ovs.netns().run(&["ip", "-o", "link", "show"]).unwrap();
         let mut links: Vec<String> =
             links.lines().map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_string()).collect();
@@ -276,12 +277,13 @@ impl Host {
             .unwrap();
         let mut ovs: Vec<&str> = ovs.lines().collect();
         ovs.sort();
-        let ps = self.docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}} {{.Networks}}"]);
-        let ps: Vec<String> = ps
-            .lines()
-            .map(|l| l.split_whitespace().filter(|w| !w.ends_with("ago")).collect::<Vec<_>>().join(" "))
-            .collect();
-        format!("links {links:?}\novs {ovs:?}\ndocker {ps:?}\nstore {:?}", self.store_dump())
+        let ps = self.docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}} {{.Networks}}"]);
+        let mut lines: Vec<String> = links.into_iter().map(|l| format!("link {l}")).collect();
+        lines.extend(ovs.iter().map(|l| format!("ovs {l}")));
+        lines.extend(ps.lines().map(|l| format!("container {l}")));
+        lines.extend(self.store_dump().into_iter().map(|(k, v)| format!("store {k} = {v}")));
+        lines.sort();
+        lines
     }
 
     /// Our objects left on this host: veth host ends, OVS interfaces bound to docker ports.
@@ -347,6 +349,13 @@ impl Drop for Host {
             }
         }
     }
+}
+
+/// Fails naming the lines that differ between two [`Host::state`]s.
+pub fn assert_same_state(before: &[String], after: &[String], what: &str) {
+    let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(gone.is_empty() && new.is_empty(), "{what}: removed {gone:#?}\nadded {new:#?}");
 }
 
 /// What a vlcp-cleanup run printed.
