@@ -112,9 +112,21 @@ impl World {
 
     /// Like [`World::api`], returning the error text (status line and body) instead.
     pub fn try_api(&self, h: Host, method: &str, form: &str) -> Result<Value, String> {
+        self.try_api_within(h, method, form, Duration::from_secs(20))
+    }
+
+    /// [`World::try_api`] with a time limit for the answer.
+    pub fn try_api_within(
+        &self,
+        h: Host,
+        method: &str,
+        form: &str,
+        limit: Duration,
+    ) -> Result<Value, String> {
         let url = format!("{}/viperflow/{method}", self.daemon(h).api);
+        let secs = limit.as_secs().max(1).to_string();
         let out = Command::new("curl")
-            .args(["-s", "-g", "--max-time", "20", "--fail-with-body", "-d", form, &url])
+            .args(["-s", "-g", "--max-time", &secs, "--fail-with-body", "-d", form, &url])
             .output()
             .map_err(|e| e.to_string())?;
         let body = String::from_utf8_lossy(&out.stdout).into_owned();
