@@ -17,7 +17,7 @@ use vlcp::objectdb::{DataObject, TxnError};
 
 use super::driver::{VlcpDriver, model_err};
 use super::ipam::POOL_ID_ATTR;
-use super::naming::{VethNames, derive_mac, format_mac, lognet_id, parse_mac, port_id, subnet_id};
+use super::naming::{VethNames, derive_mac, format_mac, parse_mac, port_id};
 use super::plumbing::PlugSpec;
 use super::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointInterface, EndpointOperInfoResponse,
@@ -152,6 +152,22 @@ impl VlcpDriver {
             .filter(|id| id.starts_with("docker-") && Some(*id) != spec.id.as_deref())
             .map(str::to_owned)
             .collect();
+        // A shared network spans hosts: only this host's own leftovers are stale.
+        let me = self.plumber.host_id().unwrap_or_default();
+        let mut mine = Vec::new();
+        for id in stale {
+            let key = DockerInfo::key_of(&[&id]);
+            let info = self
+                .model
+                .db()
+                .walk(std::slice::from_ref(&key), |w| Ok(w.get::<DockerInfo>(&key)?.map(|s| s.data)))
+                .await
+                .map_err(store)?;
+            if info.is_none_or(|i| i.docker_host.is_empty() || i.docker_host == me) {
+                mine.push(id);
+            }
+        }
+        let stale = mine;
         if stale.is_empty() {
             return Err(model_err("logical port", err));
         }
@@ -181,7 +197,8 @@ impl VlcpDriver {
         if !req.interface.address_ipv6.is_empty() {
             return Err(PluginError::BadRequest("IPv6 is not supported by this network driver".into()));
         }
-        let (pid, lognet, sid) = (port_id(eid), lognet_id(nid), subnet_id(nid));
+        let pid = port_id(eid);
+        let (lognet, sid) = self.network_ids(nid).await?;
         let net = self.model.logical_network(&lognet).await.map_err(|e| model_err("logical network", e))?;
         let Some(net) = net else {
             return Err(PluginError::NotFound(format!(
@@ -301,8 +318,8 @@ impl VlcpDriver {
         };
         let names = self.veth_names(&req.endpoint_id);
         self.set_sandbox(&pid, &req.network_id, &names, Some(&req.sandbox_key)).await?;
-        let subnet =
-            self.model.subnet(&subnet_id(&req.network_id)).await.map_err(|e| model_err("subnet", e))?;
+        let (_, sid) = self.network_ids(&req.network_id).await?;
+        let subnet = self.model.subnet(&sid).await.map_err(|e| model_err("subnet", e))?;
         let mut resp = JoinResponse {
             interface_name: InterfaceName {
                 src_name: names.container,
