@@ -1,17 +1,15 @@
-//! vlcpctl against a running management API (the library's web server over an embedded store):
-//! create → list (table and JSON) → show → update → delete for every object type, each step read
-//! back through the API itself with curl, and `discover`.
+//! vlcpctl against the real `vlcp` daemon serving the management API (API-only config, embedded
+//! store): create → list (table and JSON) → show → update → delete for every object type, each
+//! step read back through the API itself with curl, and `discover`.
 
 mod ctl_common;
-mod web_common;
 
-use ctl_common::{rows, vlcpctl};
+use ctl_common::{Daemon, rows, vlcpctl};
 use serde_json::{Value, json};
-use web_common::{Api, result};
 
 /// The one object `GET <path>` lists.
-fn only(api: &Api, path: &str) -> Value {
-    let list = result(api.curl(&[], path));
+fn only(api: &Daemon, path: &str) -> Value {
+    let list = api.get(path);
     let items = list.as_array().unwrap_or_else(|| panic!("{path}: {list}"));
     assert_eq!(items.len(), 1, "{path}: {list}");
     items[0].clone()
@@ -23,8 +21,8 @@ fn row(cells: &[&str]) -> Vec<String> {
 
 #[test]
 fn every_object_type_goes_through_create_list_show_update_delete() {
-    let api = Api::embedded();
-    let url = api.base();
+    let api = Daemon::start();
+    let url = api.url.clone();
     let ctl = |args: &[&str]| vlcpctl(&url, args);
 
     // physicalnetwork: the backtick literal reaches the server as a list of numbers.
@@ -35,7 +33,7 @@ fn every_object_type_goes_through_create_list_show_update_delete() {
     assert_eq!(rows(&out, &["ID", "TYPE", "RANGE"]), [row(&["vx", "vxlan", "10000-30000"])]);
     assert_eq!(only(&api, "/viperflow/listphysicalnetworks?id=vx")["vnirange"], json!([[10000, 30000]]));
     let listed = ctl(&["--json", "physicalnetwork", "list"]).json();
-    assert_eq!(listed, result(api.curl(&[], "/viperflow/listphysicalnetworks")), "--json is the raw result");
+    assert_eq!(listed, api.get("/viperflow/listphysicalnetworks"), "--json is the raw result");
     let shown = ctl(&["physicalnetwork", "show", "vx"]).ok();
     assert!(
         shown.contains("type:      vxlan\n") && shown.contains("vnirange:  [[10000,30000]]\n"),
@@ -118,7 +116,7 @@ fn every_object_type_goes_through_create_list_show_update_delete() {
         Vec::<Vec<String>>::new()
     );
     let listed = ctl(&["--json", "routerinterface", "list", "router=r1"]).json();
-    assert_eq!(listed, result(api.curl(&[], "/vrouterapi/listrouterinterfaces?id=r1")));
+    assert_eq!(listed, api.get("/vrouterapi/listrouterinterfaces?id=r1"));
     let shown = ctl(&["routerinterface", "show", "router=r1", "subnet=sa"]).ok();
     assert!(shown.contains("router:  r1\n") && shown.contains("subnet:  sa\n"), "{shown}");
 
@@ -152,7 +150,7 @@ fn every_object_type_goes_through_create_list_show_update_delete() {
     for (args, list_path, ident) in deletes {
         let out = ctl(args).ok();
         assert_eq!(out, format!("deleted {} {ident}\n", args[0]));
-        assert_eq!(result(api.curl(&[], list_path)), json!([]), "{list_path} after {args:?}");
+        assert_eq!(api.get(list_path), json!([]), "{list_path} after {args:?}");
         let mut show = vec![args[0], "show"];
         show.extend(ident.split(' '));
         let err = ctl(&show).fails(1);
@@ -164,25 +162,25 @@ fn every_object_type_goes_through_create_list_show_update_delete() {
 
 #[test]
 fn json_delete_prints_the_raw_result() {
-    let api = Api::embedded();
-    let url = api.base();
+    let api = Daemon::start();
+    let url = api.url.clone();
     vlcpctl(&url, &["router", "create", "id=r9"]).ok();
     let created = vlcpctl(&url, &["--json", "router", "create", "id=r10", "tag=x"]).json();
     assert_eq!((created[0]["id"].as_str(), created[0]["tag"].as_str()), (Some("r10"), Some("x")));
     assert_eq!(vlcpctl(&url, &["router", "delete", "r9", "--json"]).json(), json!({"status": "OK"}));
-    assert_eq!(result(api.curl(&[], "/vrouterapi/listvirtualrouters")).as_array().map(Vec::len), Some(1));
+    assert_eq!(api.get("/vrouterapi/listvirtualrouters").as_array().map(Vec::len), Some(1));
 }
 
 #[test]
 fn discover_lists_both_modules() {
-    let api = Api::embedded();
-    let url = api.base();
+    let api = Daemon::start();
+    let url = api.url.clone();
     let out = vlcpctl(&url, &["discover"]).ok();
     let table = rows(&out, &["MODULE", "API", "DESCRIPTION"]);
     let has = |m: &str, a: &str| table.iter().any(|r| r[0] == m && r[1] == a);
     assert!(has("viperflow", "createlogicalport") && has("vrouterapi", "addrouterinterface"), "{out}");
     assert_eq!(table.len(), vlcp::web::api::APIS.len(), "one row per API of the server's table");
     let raw = vlcpctl(&url, &["--json", "discover"]).json();
-    assert_eq!(raw["vrouterapi"], result(api.curl(&[], "/vrouterapi/discover")));
-    assert_eq!(raw["viperflow"], result(api.curl(&[], "/viperflow/discover")));
+    assert_eq!(raw["vrouterapi"], api.get("/vrouterapi/discover"));
+    assert_eq!(raw["viperflow"], api.get("/viperflow/discover"));
 }

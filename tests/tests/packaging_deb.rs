@@ -1,20 +1,20 @@
 //! The .deb end to end: `packaging/build-deb.sh` builds release binaries and the package; its
 //! metadata and file list are checked; it installs on this machine with `dpkg -i`; the installed
 //! binaries run (`vlcp --version`, `vlcp --check-config -f /etc/vlcp/vlcp.conf`,
-//! `vlcp-cleanup --help`, `vlcpctl --help`, and vlcpctl against a live API); the installed unit
+//! `vlcp-cleanup --help`, `vlcpctl --help`, and the installed daemon serving the API to the
+//! installed vlcpctl); the installed unit
 //! passes `systemd-analyze verify`; `dpkg -P` removes every file again.
 //!
 //! `VLCP_DEB_PREBUILT=1` packages the release binaries already in `target/release` instead of
 //! building them (`build-deb.sh --no-build`).
 
-mod web_common;
+mod ctl_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use vlcp_e2e::lab;
-use web_common::{Api, result};
 
 const INSTALLED: [&str; 7] = [
     "/usr/bin/vlcp",
@@ -65,6 +65,33 @@ fn installed_version() -> Option<String> {
     let out = run(Command::new("dpkg-query").args(["-W", "-f", "${Status} ${Version}", "vlcp"]));
     let s = text(&out.stdout);
     s.strip_prefix("install ok installed ").map(String::from)
+}
+
+/// The installed daemon; SIGTERM (then SIGKILL) on drop.
+struct Running(Option<Child>);
+
+impl Running {
+    /// SIGTERM and the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        let mut c = self.0.take()?;
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        let code = lab::wait_until("vlcp to exit", Duration::from_secs(30), || c.try_wait().ok().flatten());
+        match code {
+            Ok(status) => status.code(),
+            Err(_) => {
+                let _ = c.kill();
+                let _ = c.wait();
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// Purges the package when the test ends, whatever happened.
@@ -132,11 +159,34 @@ fn heavy_deb_builds_installs_and_runs() {
     ok(Command::new("/usr/bin/vlcp-cleanup").arg("--help"));
     let help = ok(Command::new("/usr/bin/vlcpctl").arg("--help"));
     assert!(help.starts_with("Usage: vlcpctl"), "{help}");
-    let api = Api::embedded();
-    let created =
-        ok(Command::new("/usr/bin/vlcpctl").args(["--url", &api.base(), "router", "create", "id=deb1"]));
+
+    // The installed daemon serves the API (API-only config) and the installed vlcpctl uses it.
+    let dir = lab::temp_dir().unwrap();
+    let port = lab::free_port().unwrap();
+    let conf = dir.path().join("vlcp.conf");
+    std::fs::write(&conf, ctl_common::api_only_config(dir.path(), port)).unwrap();
+    let log = dir.path().join("vlcp.log");
+    let child = Command::new("/usr/bin/vlcp")
+        .arg("-f")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start the installed vlcp");
+    let mut daemon = Running(Some(child));
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    lab::wait_until("vlcp started", Duration::from_secs(30), || {
+        log_text().contains("vlcp started").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text()));
+    let url = format!("http://127.0.0.1:{port}");
+    let ctl = |args: &[&str]| ok(Command::new("/usr/bin/vlcpctl").arg("--url").arg(&url).args(args));
+    let created = ctl(&["router", "create", "id=deb1"]);
     assert!(created.lines().nth(1).is_some_and(|l| l.starts_with("deb1 ")), "{created}");
-    assert_eq!(result(api.curl(&[], "/vrouterapi/listvirtualrouters"))[0]["id"], "deb1");
+    let listed: serde_json::Value = serde_json::from_str(&ctl(&["--json", "router", "list"])).unwrap();
+    assert_eq!(listed[0]["id"], "deb1");
+    assert_eq!(daemon.stop(), Some(0), "the daemon stops cleanly on SIGTERM:\n{}", log_text());
 
     // The installed unit and tmpfiles entry.
     let verify =
