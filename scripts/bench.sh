@@ -190,6 +190,8 @@ for name, r in runs():
     row(area, "failed calls / leaks (veths, OVS ports, logical ports, addresses)",
         f"{r['errors']} / {leaked} ({len(l['veths'])}, {len(l['ovs_ports'])}, {len(l['logical_ports'])}, {len(l['addresses'])})"
         + (f"; probe errors: {'; '.join(l['probe_errors'])}" if l["probe_errors"] else ""))
+    for e in r["error_samples"][:5]:
+        row(area, "failed call", e.replace("|", "/")[:300])
 
 # divan tables: "name  fastest │ slowest │ median │ mean │ samples │ iters"; keep the median.
 for b in ("openflow", "ovsdb"):
@@ -205,7 +207,9 @@ for b in ("openflow", "ovsdb"):
         m = re.match(r"^([\s│├╰─]*)(\S+)\s*(.*)$", head)
         if not m:
             continue
-        depth = len(m.group(1)) // 3
+        if not re.search(r"[├╰]", m.group(1)):
+            continue  # a throughput line under a benchmark
+        depth = max(len(m.group(1)) // 3 - 1, 0)
         name, fastest = m.group(2), m.group(3)
         path = path[:depth] + [name]
         if len(cols) >= 3 and cols[2] and fastest:
@@ -217,11 +221,12 @@ for b in ("objectdb", "model"):
     for line in open(p):
         line = " ".join(line.split())
         if line and not line.startswith(("objectdb:", "model:")):
-            row(b, line.split("  ")[0], "")
+            row(b, line, "")
 print(f"Machine: {machine}\n")
 print("| area | figure | value |\n|---|---|---|")
 print("\n".join(rows))
 PY
+cp "$WORK"/run-*.json "$(dirname "$OUT")/" 2>/dev/null || true
 cat "$OUT"
 log "table written to $OUT"
 exit $RC
