@@ -74,7 +74,8 @@ impl LogicalPort {
         logical::lognet_id(self.network.key())
     }
 
-    fn subnet_id(&self) -> Option<String> {
+    /// The id of its subnet, if it has one.
+    pub fn subnet_id(&self) -> Option<String> {
         let k = self.subnet.as_ref()?.key();
         crate::objectdb::object::parse_object_key(SubNet::PREFIX, k).and_then(|mut v| v.pop())
     }

@@ -295,7 +295,17 @@ impl VlcpDriver {
         if let Err(e) = self.plumber.unplug(&self.veth_names(&req.endpoint_id)).await {
             errors.push(format!("host plumbing: {e}"));
         }
-        // 2. The logical port (frees its address and MAC).
+        // 2. The logical port (frees its address and MAC). Its address stays reserved in the
+        //    IPAM pool until Docker's ReleaseAddress, which comes after this call.
+        if let Ok(Some(port)) = self.model.logical_port(&pid).await
+            && let Some(ip) = &port.ip_address
+            && let Some(sid) = port.subnet_id()
+            && let Ok(Some(subnet)) = self.model.subnet(&sid).await
+            && let Some(pool) = subnet.extra.get(POOL_ID_ATTR).and_then(Value::as_str)
+            && let Err(e) = self.ipam.hold_address(pool, ip).await
+        {
+            errors.push(format!("address hold: {e}"));
+        }
         if let Err(e) = gone_ok(self.model.delete_logical_ports(vec![pid.clone()]).await) {
             errors.push(model_err("logical port", e).to_string());
         }

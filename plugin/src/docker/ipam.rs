@@ -407,6 +407,30 @@ impl Ipam {
         self.forget_address(&req.pool_id, &req.address).await
     }
 
+    /// Reserves `address` in pool `pool_id` for `iptimeout` (no-op when the pool is unknown).
+    ///
+    /// DeleteEndpoint holds the address of the port it removes: Docker sends ReleaseAddress only
+    /// after DeleteEndpoint, and without the hold a RequestAddress in between could take the
+    /// address, whose reservation the late ReleaseAddress would then drop, letting a third
+    /// endpoint get the same address.
+    pub async fn hold_address(&self, pool_id: &str, address: &str) -> Result<(), PluginError> {
+        let key = IpamReserve::key_for(pool_id);
+        let ip = address.split('/').next().unwrap_or_default().to_string();
+        let timeout_us = micros(self.cfg.ip_timeout);
+        self.db
+            .transact(std::slice::from_ref(&key), |t| {
+                if let Some(mut r) = t.get::<IpamReserve>(&key)?.map(|s| s.data) {
+                    drop_expired_ips(t.now_micros(), &mut r);
+                    r.reserved_ips.insert(ip.clone(), Some(t.now_micros() + timeout_us));
+                    t.put(&r)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(store)?;
+        Ok(())
+    }
+
     /// Drops the reservation of `address` in pool `pool_id` (if both exist).
     pub async fn forget_address(&self, pool_id: &str, address: &str) -> Result<(), PluginError> {
         let key = IpamReserve::key_for(pool_id);

@@ -382,3 +382,34 @@ async fn subnet_options_reach_join_as_routes_and_no_gateway() {
     );
     h.stop().await;
 }
+
+/// Docker calls DeleteEndpoint, then ReleaseAddress. A container starting in between must not
+/// get the departing address: the late ReleaseAddress would drop its reservation and a third
+/// container would get the same address (seen under churn by vlcp-bench).
+#[tokio::test]
+async fn an_address_is_held_between_delete_endpoint_and_release_address() {
+    let h = Harness::new().await;
+    let (pid, r) = network_with_pool(&h, "nr", "198.18.7.0/24", json!({"physicalnetwork": "ph"})).await;
+    assert_eq!(r["status"], 200, "{r}");
+    let request = || async {
+        let a = h.ok("/IpamDriver.RequestAddress", &json!({"PoolID": pid, "Address": ""}).to_string()).await;
+        a["Address"].as_str().unwrap().to_string()
+    };
+    let x = request().await;
+    h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint("nr", "ex0123456789", &x, "")).await;
+    h.ok(
+        "/NetworkDriver.DeleteEndpoint",
+        &json!({"NetworkID": "nr", "EndpointID": "ex0123456789"}).to_string(),
+    )
+    .await;
+    // Another container asks before X's ReleaseAddress arrives.
+    let y = request().await;
+    assert_ne!(y, x, "the departing address was handed out before its release");
+    let x_ip = x.split('/').next().unwrap();
+    h.ok("/IpamDriver.ReleaseAddress", &json!({"PoolID": pid, "Address": x_ip}).to_string()).await;
+    let z = request().await;
+    assert_ne!(z, y, "two containers got the same address");
+    // After the release, X's address is free again.
+    assert_eq!(z, x, "the released address is reused first");
+    h.stop().await;
+}
