@@ -6,48 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use vlcp_e2e::lab::{Dockerd, Ovs, VlcpDaemon, free_port, wait_until};
-
-const MOVED: [&str; 6] = [
-    "module.embeddeddb.path",
-    "module.httpserver.vhost.api.url",
-    "module.httpserver.vhost.docker.url",
-    "module.openflowserver.url",
-    "module.jsonrpcserver.url",
-    "module.dockerplugin.cidrrange",
-];
-
-/// `config/docker.conf` with every socket, port and path moved into the lab.
-fn config(
-    dir: &std::path::Path,
-    ovs: &Ovs,
-    dockerd: &Dockerd,
-    of_sock: &std::path::Path,
-    port: u16,
-) -> String {
-    let shipped =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/docker.conf")).unwrap();
-    let mut text: String = shipped
-        .lines()
-        .filter(|l| !MOVED.iter().any(|k| l.trim_start().starts_with(k)))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text.push_str(&format!(
-        "module.embeddeddb.path='{}/vlcp.redb'\n\
-         module.httpserver.vhost.api.url='tcp://127.0.0.1:{port}/'\n\
-         module.httpserver.vhost.docker.url='unix://{}'\n\
-         module.openflowserver.url='unix://{}'\n\
-         module.jsonrpcserver.url='unix://{}'\n\
-         module.dockerplugin.cidrrange='198.19.0.0/16'\n\
-         module.dockerplugin.netns='/run/netns/{}'\n",
-        dir.display(),
-        dockerd.plugin_socket().display(),
-        of_sock.display(),
-        ovs.db_sock().display(),
-        ovs.netns().name,
-    ));
-    text
-}
+use vlcp_e2e::lab::{Dockerd, Ovs, VlcpDaemon, docker_conf, free_port, wait_until};
 
 fn curl(url: &str) -> serde_json::Value {
     let out = Command::new("curl").args(["-s", "-g", "--fail-with-body", url]).output().expect("curl");
@@ -66,8 +25,8 @@ fn heavy_docker_through_the_vlcp_daemon_containers_ping_each_other_and_the_gatew
     let dockerd = Dockerd::start_in(Some(ovs.netns())).expect("dockerd");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().unwrap();
-    let daemon = VlcpDaemon::start(dir.path(), &config(dir.path(), &ovs, &dockerd, &of_sock, port))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let conf = docker_conf(dir.path(), &ovs, &dockerd, &of_sock, port).unwrap();
+    let daemon = VlcpDaemon::start(dir.path(), &conf).unwrap_or_else(|e| panic!("{e}"));
     let api = format!("http://127.0.0.1:{port}");
     let docker = |args: &[&str]| {
         dockerd.docker(args).unwrap_or_else(|e| panic!("{e}\n--- vlcp log ---\n{}", daemon.log_text()))

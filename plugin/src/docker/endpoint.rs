@@ -240,6 +240,7 @@ impl VlcpDriver {
                 self.create_port(spec).await?
             }
         };
+        super::failpoint::hit("create_endpoint:after_port");
         let names = self.veth_names(eid);
         let plumbed = async {
             self.write_info(DockerInfo {
@@ -268,6 +269,7 @@ impl VlcpDriver {
             }
             return Err(e);
         }
+        super::failpoint::hit("create_endpoint:after_plug");
         // The port owns the address now; the IPAM's temporary reservation can go.
         if let (Some(s), Some(ip)) = (&subnet, &port.ip_address)
             && let Some(pool) = s.extra.get(POOL_ID_ATTR).and_then(Value::as_str)
@@ -295,6 +297,7 @@ impl VlcpDriver {
         if let Err(e) = self.plumber.unplug(&self.veth_names(&req.endpoint_id)).await {
             errors.push(format!("host plumbing: {e}"));
         }
+        super::failpoint::hit("delete_endpoint:after_unplug");
         // 2. The logical port (frees its address and MAC). Its address stays reserved in the
         //    IPAM pool until Docker's ReleaseAddress, which comes after this call.
         if let Ok(Some(port)) = self.model.logical_port(&pid).await
@@ -321,6 +324,7 @@ impl VlcpDriver {
     }
 
     pub(crate) async fn join(&self, req: &JoinRequest) -> Result<JoinResponse, PluginError> {
+        super::failpoint::hit("join");
         let pid = port_id(&req.endpoint_id);
         let Some(_port) = self.model.logical_port(&pid).await.map_err(|e| model_err("logical port", e))?
         else {

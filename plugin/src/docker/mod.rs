@@ -16,6 +16,7 @@
 
 pub mod driver;
 mod endpoint;
+pub mod failpoint;
 pub mod ipam;
 pub mod naming;
 mod network;

@@ -246,6 +246,7 @@ impl HostPlumber {
             .execute()
             .await
             .map_err(|e| PlumbError::Netlink { what: format!("set {} up", n.host), source: e })?;
+        super::failpoint::hit("plumbing:after_veth");
         let port = PortSpec {
             bridge: self.bridge.clone(),
             name: n.host.clone(),

@@ -35,14 +35,26 @@ impl VlcpDaemon {
     /// Writes `config` to `<dir>/vlcp.conf`, starts the daemon on it (log in `<dir>/vlcp.log`)
     /// and waits until it logs "vlcp started".
     pub fn start(dir: &Path, config: &str) -> Result<VlcpDaemon> {
+        Self::start_with_env(dir, config, &[])
+    }
+
+    /// As [`VlcpDaemon::start`], with extra environment variables (e.g. `VLCP_FAILPOINT`).
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Result<VlcpDaemon> {
         let conf = dir.join("vlcp.conf");
         std::fs::write(&conf, config).map_err(|e| LabError::new(format!("{}: {e}", conf.display())))?;
         let log = dir.join("vlcp.log");
-        let out = File::create(&log).map_err(|e| LabError::new(format!("{}: {e}", log.display())))?;
+        // The log is appended to across restarts; this start's lines begin here.
+        let offset = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| LabError::new(format!("{}: {e}", log.display())))?;
         let child = Command::new(workspace_bin("vlcp")?)
             .arg("-f")
             .arg(&conf)
             .env("RUST_LOG", "info,vlcp=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out)
@@ -55,7 +67,7 @@ impl VlcpDaemon {
             {
                 return Some(Err(status));
             }
-            d.log_text().contains("vlcp started").then_some(Ok(()))
+            d.log_text().get(offset..).unwrap_or("").contains("vlcp started").then_some(Ok(()))
         });
         match started {
             Ok(Ok(())) => Ok(d),
@@ -81,6 +93,14 @@ impl VlcpDaemon {
         c.wait().ok().and_then(|s| s.code())
     }
 
+    /// Waits up to `timeout` for the daemon to exit by itself (e.g. at a failpoint); its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let status = wait_until("vlcp to exit", timeout, || c.try_wait().ok().flatten()).ok()?;
+        self.child = None;
+        Some(status)
+    }
+
     /// SIGKILL (a crash), without any cleanup by the daemon.
     pub fn kill9(mut self) {
         if let Some(mut c) = self.child.take() {
@@ -97,4 +117,47 @@ impl Drop for VlcpDaemon {
             let _ = c.wait();
         }
     }
+}
+
+/// The shipped `config/docker.conf` with every socket, port and path moved into the lab: the
+/// store under `dir`, the management API on `127.0.0.1:<api_port>`, the plugin on the engine's
+/// plugin socket, OpenFlow on `of_sock` (inside the OVS run dir: OVS refuses unix controllers
+/// elsewhere), OVSDB on the lab's ovsdb-server, veths in the OVS namespace.
+pub fn docker_conf(
+    dir: &Path,
+    ovs: &super::Ovs,
+    dockerd: &super::Dockerd,
+    of_sock: &Path,
+    api_port: u16,
+) -> Result<String> {
+    const MOVED: [&str; 6] = [
+        "module.embeddeddb.path",
+        "module.httpserver.vhost.api.url",
+        "module.httpserver.vhost.docker.url",
+        "module.openflowserver.url",
+        "module.jsonrpcserver.url",
+        "module.dockerplugin.cidrrange",
+    ];
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/docker.conf");
+    let shipped = std::fs::read_to_string(path).map_err(|e| LabError::new(format!("{path}: {e}")))?;
+    let mut text: String = shipped
+        .lines()
+        .filter(|l| !MOVED.iter().any(|k| l.trim_start().starts_with(k)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!(
+        "module.embeddeddb.path='{}/vlcp.redb'\n\
+         module.httpserver.vhost.api.url='tcp://127.0.0.1:{api_port}/'\n\
+         module.httpserver.vhost.docker.url='unix://{}'\n\
+         module.openflowserver.url='unix://{}'\n\
+         module.jsonrpcserver.url='unix://{}'\n\
+         module.dockerplugin.cidrrange='198.19.0.0/16'\n\
+         module.dockerplugin.netns='/run/netns/{}'\n",
+        dir.display(),
+        dockerd.plugin_socket().display(),
+        of_sock.display(),
+        ovs.db_sock().display(),
+        ovs.netns().name,
+    ));
+    Ok(text)
 }

@@ -24,7 +24,7 @@ mod services;
 mod twohost;
 
 pub use cmd::{LabError, Result, free_port, run, run_ok, wait_until};
-pub use daemon::{VlcpDaemon, workspace_bin};
+pub use daemon::{VlcpDaemon, docker_conf, workspace_bin};
 pub use docker::Dockerd;
 pub use netns::Netns;
 pub use ovs::{Endpoint, EndpointOpts, Ovs};
