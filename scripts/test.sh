@@ -14,5 +14,7 @@ cargo run -q -p vlcp-e2e --bin lab-sweep -- --clean
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The .deb test packages release binaries: build them here, outside any test's time limit.
+cargo build --release -p vlcp-plugin -p vlcp-cleanup -p vlcpctl --bins
 cargo nextest run --workspace --profile ci --no-fail-fast
 cargo nextest run -p vlcp-e2e --profile ci --test leak_check --run-ignored only
