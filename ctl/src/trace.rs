@@ -170,6 +170,58 @@ mod tests {
         }
     }
 
+    /// The server's own trace of a real computed table, through JSON, renders every step.
+    #[test]
+    fn renders_the_servers_trace() {
+        use vlcp::sdn::input::*;
+        use vlcp::sdn::{bind, compute, config::SdnConfig, trace};
+        let mut m = ModelSnapshot::default();
+        m.physical_networks.insert("l".into(), PhysicalNetwork { id: "l".into(), kind: NetworkType::Local });
+        let net = LogicalNetwork {
+            id: "n".into(),
+            physical_network: "l".into(),
+            segment: None,
+            dhcp: Default::default(),
+        };
+        m.logical_networks.insert("n".into(), net);
+        for i in 1..=2u8 {
+            let id = format!("p{i}");
+            let p = LogicalPort {
+                id: id.clone(),
+                network: "n".into(),
+                subnet: None,
+                mac: [2, 0, 0, 0, 0, i],
+                ip: None,
+                hostname: None,
+            };
+            m.logical_ports.insert(id, p);
+        }
+        let ifaces: Vec<OvsInterface> = (1..=2)
+            .map(|i| OvsInterface { name: format!("tap{i}"), ofport: i, iface_id: Some(format!("p{i}")) })
+            .collect();
+        let input = bind::bind(&m, &SwitchIdentity::default(), &ifaces, &mut bind::IdAssigner::default());
+        let cfg = SdnConfig::default();
+        let p = compute::pipeline(&cfg).unwrap();
+        let entries = compute::entries(&p, &cfg, &input);
+        let flows = compute::desired(&p, &cfg, &input).unwrap();
+        let view = trace::SwitchView::new(0xab, "br0", p, &entries, flows, &ifaces, &input);
+        let fields = [("in_port", "p1"), ("dl_dst", "02:00:00:00:00:02"), ("proto", "icmp")];
+        let fields = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let t = trace::trace(&view, trace::parse_packet(&view, &fields).unwrap());
+        let json = serde_json::to_value(&t).unwrap();
+        let r = render(&json);
+        for want in [
+            "in_port tap1 (logical port p1)",
+            "0. ingress (table 0): priority 100, for port:p1 (ioprocessing)",
+            "reg6 = 2 (tap2) (was FLOOD)",
+            "-> output to tap2 (logical port p2): icmp,",
+            "verdict: output — output to tap2",
+        ] {
+            assert!(r.contains(want), "{want:?} missing in\n{r}");
+        }
+        println!("{r}");
+    }
+
     #[test]
     fn renders_steps_changes_outputs_and_verdict() {
         let t = serde_json::json!({

@@ -54,7 +54,9 @@ use crate::openflow::{OxmField, PortNo};
 
 use super::flow::{Cookie, FlowBody, FlowEntry, FlowKey, FlowTable};
 use super::input::{Mac, OvsInterface, SwitchInput, format_mac, parse_mac};
-use super::ioprocessing::{FLOOD, REG_IN_NET, REG_OUT_NET, REG_OUT_PORT};
+use super::ioprocessing::{
+    FLAG_ALLOW_IN_PORT, FLAG_FROM_LOGICAL, FLOOD, REG_FLAGS, REG_IN_NET, REG_OUT_NET, REG_OUT_PORT,
+};
 use super::stages::{Module, Pipeline};
 
 /// Deepest `resubmit` nesting followed (OVS stops at 64 too).
@@ -1219,6 +1221,16 @@ impl Sim<'_> {
                 _ => base,
             },
             F::Reg(REG_OUT_PORT) if v as u32 == FLOOD => "FLOOD".into(),
+            F::Reg(REG_FLAGS) => {
+                let mut names = Vec::new();
+                if v as u32 & FLAG_FROM_LOGICAL != 0 {
+                    names.push("from a logical port");
+                }
+                if v as u32 & FLAG_ALLOW_IN_PORT != 0 {
+                    names.push("may go back to in_port");
+                }
+                if names.is_empty() { format!("{v:#x}") } else { format!("{v:#x} ({})", names.join(", ")) }
+            }
             F::Reg(REG_OUT_PORT) | F::InPort => match self.view.port(v as u32) {
                 Some(p) => format!("{base} ({})", p.name),
                 None => base,
