@@ -235,8 +235,9 @@ pub struct Packet {
     pub arp_sha: Mac,
     #[serde(serialize_with = "ser_mac")]
     pub arp_tha: Mac,
+    /// The conjunction id the current lookup matched (`conj_id`; set by the simulator).
     #[serde(skip)]
-    conj_id: Option<u32>,
+    pub conj_id: Option<u32>,
 }
 
 impl Default for Packet {
@@ -1021,12 +1022,12 @@ impl Sim<'_> {
         };
         self.pkt.conj_id = None;
         for (_, b) in &in_table {
-            if let Some(cs) = conj_only(b) {
-                if self.matches(&b.matches) {
-                    for (id, clause, n) in cs {
-                        let e = clauses.entry(id).or_insert((n, BTreeSet::new()));
-                        e.1.insert(clause);
-                    }
+            if let Some(cs) = conj_only(b)
+                && self.matches(&b.matches)
+            {
+                for (id, clause, n) in cs {
+                    let e = clauses.entry(id).or_insert((n, BTreeSet::new()));
+                    e.1.insert(clause);
                 }
             }
         }
@@ -1066,10 +1067,10 @@ impl Sim<'_> {
                 }
             }
         }
-        if let Some((_, b)) = best {
-            if let Some(id) = b.matches.get(OxmField::NXM_NX_CONJ_ID).and_then(|o| o.value_u64()) {
-                self.pkt.conj_id = Some(id as u32);
-            }
+        if let Some((_, b)) = best
+            && let Some(id) = b.matches.get(OxmField::NXM_NX_CONJ_ID).and_then(|o| o.value_u64())
+        {
+            self.pkt.conj_id = Some(id as u32);
         }
         best.map(|(k, b)| (k, b, ties))
     }
