@@ -95,6 +95,12 @@ pub fn render(t: &Value) -> String {
         s(t, "in_port")
     );
     let _ = writeln!(out, "packet: {}", s(t, "packet"));
+    if t.get("installed") == Some(&Value::Bool(false)) {
+        let _ = writeln!(
+            out,
+            "! the switch has not acknowledged these flows yet (the controller is still sending them)"
+        );
+    }
     let steps = t.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
     for (i, step) in steps.iter().enumerate() {
         let depth = step.get("depth").and_then(Value::as_u64).unwrap_or(0) as usize;

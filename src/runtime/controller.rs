@@ -94,6 +94,8 @@ pub struct ComputedFlows(Arc<std::sync::RwLock<ComputedState>>);
 struct ComputedState {
     running: bool,
     switches: BTreeMap<u64, Arc<SwitchView>>,
+    /// Datapaths whose switch has the published flows installed (acknowledged by a barrier).
+    installed: std::collections::BTreeSet<u64>,
 }
 
 impl ComputedFlows {
@@ -112,12 +114,29 @@ impl ComputedFlows {
         self.read(|s| s.switches.values().cloned().collect())
     }
 
+    /// True when datapath `dpid` has the flows of its published view installed (false while a
+    /// recompute is being sent, or after a failed sync).
+    pub fn is_installed(&self, dpid: u64) -> bool {
+        self.read(|s| s.installed.contains(&dpid))
+    }
+
     /// Publishes `view` as its switch's current one (what the controller does after every
     /// recompute; for tests that serve a trace without a controller).
     pub fn publish(&self, view: SwitchView) {
         self.write(|s| {
             s.running = true;
+            s.installed.remove(&view.datapath_id);
             s.switches.insert(view.datapath_id, Arc::new(view));
+        });
+    }
+
+    fn set_installed(&self, dpid: u64, installed: bool) {
+        self.write(|s| {
+            if installed && s.switches.contains_key(&dpid) {
+                s.installed.insert(dpid);
+            } else {
+                s.installed.remove(&dpid);
+            }
         });
     }
 
@@ -167,7 +186,7 @@ impl SdnController {
         let pipeline = compute::pipeline(&config)?;
         let (status_tx, status) = watch::channel(Status::new());
         let events = of.subscribe();
-        computed.write(|s| *s = ComputedState { running: true, switches: BTreeMap::new() });
+        computed.write(|s| *s = ComputedState { running: true, ..ComputedState::default() });
         let worker = Worker {
             of,
             ovsdb,
@@ -408,6 +427,7 @@ impl Worker {
                     self.switches.remove(&datapath_id);
                     self.computed.write(|s| {
                         s.switches.remove(&datapath_id);
+                        s.installed.remove(&datapath_id);
                     });
                     self.publish();
                 }
@@ -500,6 +520,7 @@ impl Worker {
         sw.installed = Some(flowsync::applied(&installed, &desired));
         sw.status.flows = desired.len();
         sw.status.synced = true;
+        self.computed.set_installed(id, true);
         sw.dirty = false;
         Ok(())
     }

@@ -10,7 +10,8 @@
 //!
 //! The result is a [`crate::sdn::trace::Trace`]: one step per table visit (stage, matched flow
 //! with priority, match, actions, cookie, module and owner; field changes; outputs), and the
-//! verdict. Errors: 400 for malformed values or a missing switch choice, 404 for an unknown
+//! verdict, plus `installed`: whether the switch has acknowledged these flows (false while the
+//! controller is still sending a recompute). Errors: 400 for malformed values or a missing switch choice, 404 for an unknown
 //! bridge, datapath or `in_port`, 503 when this process runs no SDN controller.
 //!
 //! ```text
@@ -93,7 +94,11 @@ pub fn call(flows: Option<&ComputedFlows>, params: Map<String, Value>) -> Result
     };
     let packet = trace::parse_packet(view, &fields).map_err(|e| err(e.kind.status(), e.to_string()))?;
     let t = trace::trace(view, packet);
-    serde_json::to_value(&t).map_err(|e| err(500, format!("encoding the trace: {e}")))
+    let mut v = serde_json::to_value(&t).map_err(|e| err(500, format!("encoding the trace: {e}")))?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert("installed".into(), Value::Bool(flows.is_installed(view.datapath_id)));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -154,6 +159,7 @@ mod tests {
         assert_eq!(r["bridge"], "br0");
         assert_eq!(r["verdict"]["kind"], "dropped", "{r:#}");
         assert_eq!(r["steps"][0]["stage"], "ingress");
+        assert_eq!(r["installed"], false, "published, not acknowledged by a switch");
         flows.publish(view(0xcd, "br1"));
         let e = call(Some(&flows), p()).unwrap_err();
         assert_eq!(e.status, 400);

@@ -77,6 +77,7 @@ fn trace_verdicts_match_the_datapath() {
     );
     assert_eq!(kind(&t), "output", "{t:#}");
     assert_eq!(out_ports(&t), [u64::from(of_b)], "{t:#}");
+    assert_eq!(t["installed"], true, "the traced flows are the ones on the switch: {t:#}");
     assert_eq!(t["verdict"]["outputs"][0]["logical_port"], "trc-b");
     assert!(t["verdict"]["outputs"][0]["name"].as_str().unwrap().starts_with(&b.host_if), "{t:#}");
     let stages: Vec<&str> =
