@@ -3,7 +3,7 @@
 //! verdicts are checked against what the datapath really does (pings, ARP answers).
 //!
 //! Topology: net_a 198.18.71.0/24 (gateway .1) with A (.11) and B (.12); net_b 198.18.72.0/24
-//! (gateway .1) with C (.13) alone on the switch.
+//! (gateway .1) with C (.13) alone on the switch; at the end a virtual router joins them.
 
 mod ctl_common;
 mod sdn_common;
@@ -149,6 +149,39 @@ fn trace_verdicts_match_the_datapath() {
     let t = trace(&w, &["in_port=trc-a", &format!("dl_dst={gw_mac}"), "icmp", "nw_dst=198.18.71.1"]);
     assert_eq!(kind(&t), "controller", "{t:#}");
     assert!(t["verdict"]["responder"].as_str().unwrap().starts_with("icmpresponder"), "{t:#}");
+
+    // A virtual router joins the subnets: A → C through the gateway MAC is now delivered to C
+    // with the MACs rewritten and the TTL decremented, and the real ping shows one routed hop.
+    w.call("/vrouterapi/createvirtualrouter", Some("id=trc_router"));
+    w.call(
+        "/vrouterapi/addrouterinterfaces",
+        Some(r#"interfaces=`[{"router": "trc_router", "subnet": "trc_sub_a"}, {"router": "trc_router", "subnet": "trc_sub_b"}]`"#),
+    );
+    a.ns.run(&["ip", "route", "del", "198.18.72.0/24"]).unwrap();
+    a.ns.run(&["ip", "route", "add", "default", "via", "198.18.71.1"]).unwrap();
+    c.ns.run(&["ip", "route", "del", "198.18.71.0/24"]).unwrap();
+    c.ns.run(&["ip", "route", "add", "default", "via", "198.18.72.1"]).unwrap();
+    assert!(a.ns.ping_eventually("198.18.72.13", 15), "A → C through the router\n{}", w.diag());
+    let ttl = a.ns.run(&["ping", "-n", "-c", "1", "-W", "2", "198.18.72.13"]).unwrap();
+    assert!(ttl.contains("ttl=63"), "{ttl}");
+    let t = trace(
+        &w,
+        &[
+            "in_port=trc-a",
+            &format!("dl_dst={gw_mac}"),
+            "icmp",
+            "nw_src=198.18.71.11",
+            "nw_dst=198.18.72.13",
+            "nw_ttl=64",
+        ],
+    );
+    assert_eq!(kind(&t), "output", "{t:#}");
+    assert_eq!(out_ports(&t), [u64::from(of_c)], "{t:#}");
+    let headers = t["verdict"]["outputs"][0]["headers"].as_str().unwrap();
+    assert!(headers.contains(&format!("dl_dst={}", c.mac)) && headers.contains("nw_ttl=63"), "{headers}");
+    let stages: Vec<&str> =
+        t["steps"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert!(stages.contains(&"l3router") && stages.contains(&"l3output"), "{stages:?}");
 
     // Refusals: exit 1 with the server's message; usage errors: exit 2.
     let e =
