@@ -445,3 +445,68 @@ fn default_flows_only_drop_in_ingress() {
     assert_eq!(t.verdict.kind, VerdictKind::Dropped);
     assert!(t.verdict.drop_reason.unwrap().contains("table-miss"));
 }
+
+#[test]
+fn vlan_network_tags_on_the_physical_port_and_untags_on_the_way_in() {
+    let mut m = model(false);
+    m.physical_networks.insert("vl".into(), PhysicalNetwork { id: "vl".into(), kind: NetworkType::Vlan });
+    m.physical_ports.push(PhysicalPort {
+        vhost: String::new(),
+        systemid: "%".into(),
+        bridge: "%".into(),
+        name: "eth9".into(),
+        physical_network: "vl".into(),
+    });
+    let n1 = m.logical_networks.get_mut("n1").unwrap();
+    n1.physical_network = "vl".into();
+    n1.segment = Some(100);
+    let c = cfg(false);
+    let mut ifaces: Vec<OvsInterface> = [("p1", 1), ("p2", 2)]
+        .iter()
+        .map(|(id, of)| OvsInterface { name: format!("tap{of}"), ofport: *of, iface_id: Some((*id).into()) })
+        .collect();
+    ifaces.push(OvsInterface { name: "eth9".into(), ofport: 9, iface_id: None });
+    let input = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+    let p = compute::pipeline(&c).unwrap();
+    let entries = compute::entries(&p, &c, &input);
+    let flows = compute::desired(&p, &c, &input).unwrap();
+    let v = SwitchView::new(1, "br0", p, &entries, flows, &ifaces, &input);
+    // A broadcast from p1 floods to p2 untagged and to eth9 tagged 100 (pushed, output, popped).
+    let t = trace(&v, pkt(&v, &[("in_port", "p1"), ("dl_dst", "ff:ff:ff:ff:ff:ff"), ("proto", "udp")]));
+    assert_eq!(t.verdict.kind, VerdictKind::Flooded, "{t:#?}");
+    assert_eq!(ports(&t), [2, 9]);
+    assert!(!t.verdict.outputs[0].headers.contains("dl_vlan"), "{:?}", t.verdict.outputs);
+    assert!(t.verdict.outputs[1].headers.contains("dl_vlan=100"), "{:?}", t.verdict.outputs);
+    // Tagged 100 from eth9 to p1's MAC: popped in ingress, delivered to p1 untagged.
+    let t = trace(
+        &v,
+        pkt(
+            &v,
+            &[
+                ("in_port", "eth9"),
+                ("dl_src", "02:00:00:00:00:99"),
+                ("dl_dst", MAC1),
+                ("dl_vlan", "100"),
+                ("proto", "icmp"),
+            ],
+        ),
+    );
+    assert_eq!((t.verdict.kind, ports(&t)), (VerdictKind::Output, vec![1]), "{t:#?}");
+    assert!(!t.verdict.outputs[0].headers.contains("dl_vlan"));
+    assert!(t.steps[0].changes.iter().any(|c| c.field == "vlan_tci"), "{:?}", t.steps[0]);
+    // Another tag matches no ingress flow.
+    let t = trace(
+        &v,
+        pkt(
+            &v,
+            &[
+                ("in_port", "eth9"),
+                ("dl_src", "02:00:00:00:00:99"),
+                ("dl_dst", MAC1),
+                ("dl_vlan", "101"),
+                ("proto", "icmp"),
+            ],
+        ),
+    );
+    assert_eq!(t.verdict.kind, VerdictKind::Dropped, "{t:#?}");
+}

@@ -13,7 +13,8 @@
 //!
 //! Statuses: 200 with `{"result": …}`; 400/404/409 (a [`crate::model::FieldError`] naming the
 //! parameter) for client mistakes, 404 for unknown paths, 405 for other methods, 401 when a
-//! configured token is missing, 413 for bodies over 4 MiB; 500/503 only for storage faults.
+//! configured token is missing, 413 for bodies over 4 MiB; 500/503 only for storage faults (and 503
+//! for `/vlcp/trace` in a process without the SDN controller).
 //!
 //! Use [`start`] to bind and run in the background (what the daemon does), or [`serve`] with a
 //! listener you bound yourself:
