@@ -1,8 +1,10 @@
-//! The command line: `vlcpctl [options] <object> <verb> [key=value…]` and `vlcpctl discover`,
+//! The command line: `vlcpctl [options] <object> <verb> [key=value…]`, `vlcpctl discover` and
+//! `vlcpctl trace [--bridge B] field=value…`,
 //! parsed into a [`Command`] without touching the network. Options may appear anywhere before
 //! `--`.
 
 use crate::objects::{self, Object};
+use crate::trace;
 
 /// Default API address (the original's examples: `module.httpserver.vhost.api.url='tcp://localhost:8081'`).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8081";
@@ -11,6 +13,7 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8081";
 pub const USAGE: &str = "\
 Usage: vlcpctl [--url URL] [--token TOKEN] [--json] <object> <verb> [key=value...]
        vlcpctl [--url URL] [--json] discover
+       vlcpctl [--url URL] [--json] trace [--bridge B] in_port=<port> [field=value...]
 
 Manage vlcp network objects through the management API.
 
@@ -27,11 +30,21 @@ as is, e.g. vnirange='`[[10000,20000]]`' or mtu='`1450`'. A bare word after
 show/update/delete names the object (its id; the name of a physicalport).
 A routerinterface is named by router=<id> subnet=<id>.
 
+trace explains, stage by stage, how a packet would cross a switch's flows as
+the controller computed them (like ovn-trace). in_port is an OpenFlow port
+number, an OVS interface name or a logical port id; fields use ovs-ofctl
+names: dl_src (default: the logical port's MAC), dl_dst (ARP: broadcast),
+dl_vlan, arp_op, arp_spa, arp_tpa, nw_src, nw_dst, nw_ttl, nw_proto, tp_src,
+tp_dst, icmp_type, tun_id, metadata, reg0..reg15; a bare arp, ip, icmp, tcp or
+udp sets the protocol. --bridge (or datapath=<hex id>) picks the switch when
+several are connected.
+
 Options:
   --url URL      API address, http://host[:port][/rootpath]
                  (default $VLCP_URL, else http://127.0.0.1:8081)
   --token TOKEN  send 'Authorization: Bearer TOKEN' (default $VLCP_TOKEN)
   --json         print the API's raw result as JSON instead of a table
+  --bridge B     trace: the OVS bridge whose flows are traced
   -h, --help     this help
   --version      print the version
 
@@ -44,7 +57,9 @@ Examples:
   vlcpctl subnet create id=sub_a logicalnetwork=net_a cidr=198.18.1.0/24 gateway=198.18.1.1
   vlcpctl logicalport list logicalnetwork=net_a
   vlcpctl --json logicalport show lp1
-  vlcpctl routerinterface create router=r1 subnet=sub_a";
+  vlcpctl routerinterface create router=r1 subnet=sub_a
+  vlcpctl trace --bridge dockerbr0 in_port=lp1 dl_dst=02:00:00:00:00:02 icmp nw_dst=198.18.1.3
+  vlcpctl trace in_port=lp1 arp arp_tpa=198.18.1.1";
 
 /// What a call does to its object type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +111,17 @@ pub enum Command {
     Discover(Options),
     /// A verb on an object type.
     Call(Call),
+    /// Trace a packet.
+    Trace(TraceCall),
+}
+
+/// `vlcpctl trace`: the parameters of `/vlcp/trace`.
+#[derive(Debug)]
+pub struct TraceCall {
+    /// Global options.
+    pub options: Options,
+    /// `key=value` in command-line order (`--bridge` as `bridge`, bare protocols as `proto`).
+    pub params: Vec<(String, String)>,
 }
 
 /// A verb on an object type, with its parameters.
@@ -158,6 +184,15 @@ pub enum UsageError {
     /// Extra words after `discover`.
     #[error("discover takes no arguments, found {0:?}")]
     DiscoverArgs(String),
+    /// `--bridge` outside `trace`.
+    #[error("--bridge is an option of trace only")]
+    BridgeOutsideTrace,
+    /// A trace field the server does not know.
+    #[error("trace: unknown field {0:?} (one of bridge, datapath, {fields})", fields = trace::PACKET_FIELDS.join(", "))]
+    UnknownTraceField(String),
+    /// `trace` without `in_port`.
+    #[error("trace: missing in_port=<OpenFlow port number, interface name or logical port id>")]
+    NoInPort,
 }
 
 fn object_names() -> String {
@@ -172,6 +207,7 @@ pub fn parse(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Result<
         json: false,
     };
     let mut words = Vec::new();
+    let mut bridge = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -190,12 +226,20 @@ pub fn parse(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Result<
             "--json" => options.json = true,
             "--url" => options.url = value("--url")?,
             "--token" => options.token = Some(value("--token")?),
+            "--bridge" => bridge = Some(value("--bridge")?),
             s if s.starts_with('-') && s.len() > 1 => return Err(UsageError::UnknownOption(a)),
             _ => words.push(a),
         }
     }
     let mut words = words.into_iter();
     let Some(object) = words.next() else { return Err(UsageError::NoObject) };
+    if object == "trace" {
+        return trace_params(bridge, words.collect())
+            .map(|params| Command::Trace(TraceCall { options, params }));
+    }
+    if bridge.is_some() {
+        return Err(UsageError::BridgeOutsideTrace);
+    }
     match object.as_str() {
         "help" => return Ok(Command::Help),
         "discover" => {
@@ -214,6 +258,31 @@ pub fn parse(args: Vec<String>, env: impl Fn(&str) -> Option<String>) -> Result<
     }
     let params = params(object, verb, words.collect())?;
     Ok(Command::Call(Call { options, object, verb, params }))
+}
+
+fn trace_params(bridge: Option<String>, words: Vec<String>) -> Result<Vec<(String, String)>, UsageError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(b) = bridge {
+        out.push(("bridge".into(), b));
+    }
+    for w in words {
+        let (k, v) = match w.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None if trace::PROTOS.contains(&w.as_str()) => ("proto".to_string(), w),
+            None => return Err(UsageError::NotKeyValue(w)),
+        };
+        if !trace::PACKET_FIELDS.contains(&k.as_str()) && k != "bridge" && k != "datapath" {
+            return Err(UsageError::UnknownTraceField(k));
+        }
+        if out.iter().any(|(o, _)| *o == k) {
+            return Err(UsageError::Duplicate(k));
+        }
+        out.push((k, v));
+    }
+    if !out.iter().any(|(k, _)| k == "in_port") {
+        return Err(UsageError::NoInPort);
+    }
+    Ok(out)
 }
 
 fn params(
@@ -293,6 +362,22 @@ mod tests {
     }
 
     #[test]
+    fn trace_command_line() {
+        let Ok(Command::Trace(t)) =
+            p(&["--json", "trace", "--bridge=br0", "in_port=lp1", "icmp", "nw_dst=198.18.1.3"])
+        else {
+            panic!()
+        };
+        assert!(t.options.json);
+        let want: Vec<(String, String)> =
+            [("bridge", "br0"), ("in_port", "lp1"), ("proto", "icmp"), ("nw_dst", "198.18.1.3")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(t.params, want);
+    }
+
+    #[test]
     fn environment_defaults() {
         let env = |k: &str| (k == "VLCP_URL").then(|| "http://e:2".to_string());
         let Ok(Command::Discover(o)) = parse(vec!["discover".into()], env) else { panic!() };
@@ -324,6 +409,18 @@ mod tests {
             U::MissingIdent { object: "routerinterface", verb: "show", key: "subnet" }
         );
         assert_eq!(p(&["discover", "x"]).unwrap_err(), U::DiscoverArgs("x".into()));
+        assert_eq!(p(&["--bridge", "b", "subnet", "list"]).unwrap_err(), U::BridgeOutsideTrace);
+        assert_eq!(p(&["trace", "dl_dst=x"]).unwrap_err(), U::NoInPort);
+        assert_eq!(
+            p(&["trace", "in_port=1", "nw_frob=1"]).unwrap_err(),
+            U::UnknownTraceField("nw_frob".into())
+        );
+        assert_eq!(p(&["trace", "in_port=1", "sctp"]).unwrap_err(), U::NotKeyValue("sctp".into()));
+        assert_eq!(p(&["trace", "in_port=1", "arp", "proto=ip"]).unwrap_err(), U::Duplicate("proto".into()));
+        assert_eq!(
+            p(&["--bridge", "b", "trace", "in_port=1", "bridge=c"]).unwrap_err(),
+            U::Duplicate("bridge".into())
+        );
         assert!(matches!(p(&["subnet", "list", "-h"]), Ok(Command::Help)));
     }
 }

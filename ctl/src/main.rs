@@ -1,25 +1,28 @@
 //! `vlcpctl`: the command-line client of the vlcp management API (the VLCP-compatible
-//! `/viperflow/…` and `/vrouterapi/…` calls).
+//! `/viperflow/…` and `/vrouterapi/…` calls, and vlcp's `/vlcp/trace`).
 //!
 //! ```text
 //! vlcpctl [--url http://127.0.0.1:8081] [--json] <object> <verb> [key=value…]
 //! vlcpctl discover
+//! vlcpctl trace [--bridge B] in_port=<port> [field=value…]
 //! ```
 //!
 //! [`cli`] parses the command line, [`objects`] maps object types and verbs to API calls and
-//! columns, [`client`] talks HTTP, [`render`] prints tables and records. Exit status: 0 success,
-//! 1 the server refused or could not be reached, 2 bad command line.
+//! columns, [`client`] talks HTTP, [`render`] prints tables and records, [`trace`] explains a
+//! packet trace. Exit status: 0 success, 1 the server refused or could not be reached, 2 bad
+//! command line.
 
 mod cli;
 mod client;
 mod objects;
 mod render;
+mod trace;
 
 use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
-use cli::{Call, Command, Options, Verb};
+use cli::{Call, Command, Options, TraceCall, Verb};
 use client::{CallError, Client, UrlError};
 use objects::Object;
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             runtime().map_err(Failure::Runtime).and_then(|rt| rt.block_on(discover(&options)))
         }
         Command::Call(call) => runtime().map_err(Failure::Runtime).and_then(|rt| rt.block_on(run(&call))),
+        Command::Trace(t) => runtime().map_err(Failure::Runtime).and_then(|rt| rt.block_on(run_trace(&t))),
     };
     match result {
         Ok(out) => {
@@ -188,11 +192,18 @@ async fn list(c: &Client, o: &Object, params: &[(String, String)]) -> Result<Vec
     Ok(found)
 }
 
-/// `discover` of both modules: a table of API names and descriptions, or the raw results.
+/// `trace`: the server's trace, explained (or as JSON).
+async fn run_trace(t: &TraceCall) -> Result<String, Failure> {
+    let c = client(&t.options)?;
+    let r = c.call(trace::MODULE, trace::API, &t.params).await?;
+    Ok(if t.options.json { pretty(&r) } else { trace::render(&r) })
+}
+
+/// `discover` of every module: a table of API names and descriptions, or the raw results.
 async fn discover(options: &Options) -> Result<String, Failure> {
     let c = client(options)?;
     let mut all = Map::new();
-    for module in ["viperflow", "vrouterapi"] {
+    for module in ["viperflow", "vrouterapi", trace::MODULE] {
         all.insert(module.to_string(), c.call(module, "discover", &[]).await?);
     }
     if options.json {

@@ -203,8 +203,10 @@ impl Daemon {
         let model = rooms::open_model(&self.config)
             .await
             .map_err(|reason| DaemonError::RoomStopped { room: "objectdb", reason })?;
+        // What the SDN room computes for each switch, read by the management API's trace.
+        let flows = vlcp::runtime::controller::ComputedFlows::default();
         if self.modules.contains(&"webapi") {
-            let serve = rooms::start_webapi(&self.config, model.clone(), stop_rx.clone())
+            let serve = rooms::start_webapi(&self.config, model.clone(), flows.clone(), stop_rx.clone())
                 .await
                 .map_err(|reason| DaemonError::RoomStopped { room: "webapi", reason })?;
             tasks.spawn(async move { ("webapi", serve.await) });
@@ -220,9 +222,16 @@ impl Daemon {
             None
         };
         if let (true, Some(ovsdb)) = (self.modules.contains(&"openflowserver"), &ovsdb) {
-            let serve = rooms::start_sdn(&self.config, &self.modules, &model, ovsdb.clone(), stop_rx.clone())
-                .await
-                .map_err(|reason| DaemonError::RoomStopped { room: "sdn", reason })?;
+            let serve = rooms::start_sdn(
+                &self.config,
+                &self.modules,
+                &model,
+                ovsdb.clone(),
+                flows.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            .map_err(|reason| DaemonError::RoomStopped { room: "sdn", reason })?;
             tasks.spawn(async move { ("sdn", serve.await) });
         }
         if let (true, Some(ovsdb)) = (self.modules.contains(&"dockerplugin"), &ovsdb) {

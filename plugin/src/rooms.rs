@@ -29,10 +29,11 @@ pub async fn open_model(config: &Config) -> Result<Model, String> {
 }
 
 /// Binds the management API (`module.httpserver.vhost.api.url`, default 127.0.0.1:8081) and
-/// returns its serving future.
+/// returns its serving future. `/vlcp/trace` reads `flows`, which the SDN room fills.
 pub async fn start_webapi(
     config: &Config,
     model: Model,
+    flows: vlcp::runtime::controller::ComputedFlows,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RoomFuture, String> {
     let web = vlcp::web::WebConfig::from_lookup(lookup(config)).map_err(|e| format!("webapi: {e}"))?;
@@ -40,7 +41,7 @@ pub async fn start_webapi(
         .await
         .map_err(|e| format!("webapi: cannot listen on {:?}: {e}", web.listen))?;
     tracing::info!(listen = ?web.listen, "management API listening");
-    let state = vlcp::web::WebState::new(model, &web);
+    let state = vlcp::web::WebState::with_flows(model, &web, flows);
     Ok(Box::pin(async move {
         vlcp::web::serve(listener, state, async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -182,12 +183,13 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
 
 /// The SDN controller: OpenFlow listener (`module.openflowserver.url`, default
 /// `tcp://127.0.0.1:6653`), the model feed from ObjectDB and the flow pipeline on every switch
-/// that connects.
+/// that connects; each switch's computed flows are published into `flows` (for `/vlcp/trace`).
 pub async fn start_sdn(
     config: &Config,
     modules: &[&str],
     model: &Model,
     ovsdb: vlcp::runtime::ovsdb::OvsdbClient,
+    flows: vlcp::runtime::controller::ComputedFlows,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RoomFuture, String> {
     use vlcp::runtime::controller::{SdnController, model_feed};
@@ -203,8 +205,9 @@ pub async fn start_sdn(
     let (snapshots, feed) =
         model_feed(model.db().clone()).await.map_err(|e| format!("sdn: reading the model: {e}"))?;
     let vxlan = sdn.enabled(vlcp::sdn::stages::Module::VxlanCast).then(|| sdn.vxlan.clone());
-    let controller = SdnController::spawn(std::sync::Arc::new(of), ovsdb.clone(), snapshots.clone(), sdn)
-        .map_err(|e| format!("sdn: {e}"))?;
+    let controller =
+        SdnController::spawn_sharing(std::sync::Arc::new(of), ovsdb.clone(), snapshots.clone(), sdn, flows)
+            .map_err(|e| format!("sdn: {e}"))?;
     tokio::spawn(vlcp::metrics::sdn::export_controller_status(controller.watch_status()));
     let publisher = vxlan.map(|cfg| {
         let status = controller.watch_status();

@@ -15,6 +15,8 @@
 //! the minimal FlowMods followed by a barrier. Nothing is sent while the OVSDB view is not in
 //! sync (a half-empty view would remove live ports' flows). [`SdnController::status`] reports,
 //! per datapath, whether the last recompute is installed, so callers can wait for "flows in".
+//! [`SdnController::computed`] shares what the last recompute of each switch produced (flows,
+//! owners, ports) with readers such as the trace API (`sdn::trace`).
 //!
 //! ```no_run
 //! # async fn demo(of: std::sync::Arc<vlcp::runtime::ofswitch::Controller>,
@@ -49,6 +51,7 @@ use crate::sdn::flowsync;
 use crate::sdn::from_model;
 use crate::sdn::input::{ModelSnapshot, OvsInterface, SwitchIdentity, SwitchInput};
 use crate::sdn::stages::{Pipeline, PipelineError};
+use crate::sdn::trace::SwitchView;
 
 /// Why the controller cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -81,15 +84,82 @@ pub struct SwitchStatus {
 /// Status of every connected datapath, by datapath id.
 pub type Status = BTreeMap<u64, SwitchStatus>;
 
+/// The flows the controller computed for each switch, as of its last recompute, for readers
+/// outside the controller task (the trace API). A cheap handle: clones share one state. Empty
+/// until a controller runs with it, and emptied again when that controller stops.
+#[derive(Clone, Default)]
+pub struct ComputedFlows(Arc<std::sync::RwLock<ComputedState>>);
+
+#[derive(Default)]
+struct ComputedState {
+    running: bool,
+    switches: BTreeMap<u64, Arc<SwitchView>>,
+    /// Datapaths whose switch has the published flows installed (acknowledged by a barrier).
+    installed: std::collections::BTreeSet<u64>,
+}
+
+impl ComputedFlows {
+    /// True while a controller publishes into this handle.
+    pub fn is_running(&self) -> bool {
+        self.read(|s| s.running)
+    }
+
+    /// The view of datapath `dpid`.
+    pub fn get(&self, dpid: u64) -> Option<Arc<SwitchView>> {
+        self.read(|s| s.switches.get(&dpid).cloned())
+    }
+
+    /// Every switch's view, by datapath id.
+    pub fn switches(&self) -> Vec<Arc<SwitchView>> {
+        self.read(|s| s.switches.values().cloned().collect())
+    }
+
+    /// True when datapath `dpid` has the flows of its published view installed (false while a
+    /// recompute is being sent, or after a failed sync).
+    pub fn is_installed(&self, dpid: u64) -> bool {
+        self.read(|s| s.installed.contains(&dpid))
+    }
+
+    /// Publishes `view` as its switch's current one (what the controller does after every
+    /// recompute; for tests that serve a trace without a controller).
+    pub fn publish(&self, view: SwitchView) {
+        self.write(|s| {
+            s.running = true;
+            s.installed.remove(&view.datapath_id);
+            s.switches.insert(view.datapath_id, Arc::new(view));
+        });
+    }
+
+    fn set_installed(&self, dpid: u64, installed: bool) {
+        self.write(|s| {
+            if installed && s.switches.contains_key(&dpid) {
+                s.installed.insert(dpid);
+            } else {
+                s.installed.remove(&dpid);
+            }
+        });
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&ComputedState) -> R) -> R {
+        f(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn write(&self, f: impl FnOnce(&mut ComputedState)) {
+        f(&mut self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
 /// A running SDN controller task. Dropping the handle stops it.
 pub struct SdnController {
     status: watch::Receiver<Status>,
+    computed: ComputedFlows,
     task: JoinHandle<()>,
 }
 
 impl Drop for SdnController {
     fn drop(&mut self) {
         self.task.abort();
+        self.computed.write(|s| *s = ComputedState::default());
     }
 }
 
@@ -101,13 +171,39 @@ impl SdnController {
         model: watch::Receiver<Arc<ModelSnapshot>>,
         config: SdnConfig,
     ) -> Result<SdnController, ControllerError> {
+        Self::spawn_sharing(of, ovsdb, model, config, ComputedFlows::default())
+    }
+
+    /// Like [`SdnController::spawn`], publishing every switch's computed flows into `computed`
+    /// (a handle created before the controller, e.g. for a web server started earlier).
+    pub fn spawn_sharing(
+        of: Arc<Controller>,
+        ovsdb: OvsdbClient,
+        model: watch::Receiver<Arc<ModelSnapshot>>,
+        config: SdnConfig,
+        computed: ComputedFlows,
+    ) -> Result<SdnController, ControllerError> {
         let pipeline = compute::pipeline(&config)?;
         let (status_tx, status) = watch::channel(Status::new());
         let events = of.subscribe();
-        let worker =
-            Worker { of, ovsdb, model, config, pipeline, switches: BTreeMap::new(), status: status_tx };
+        computed.write(|s| *s = ComputedState { running: true, ..ComputedState::default() });
+        let worker = Worker {
+            of,
+            ovsdb,
+            model,
+            config,
+            pipeline,
+            switches: BTreeMap::new(),
+            status: status_tx,
+            computed: computed.clone(),
+        };
         let task = tokio::spawn(worker.run(events));
-        Ok(SdnController { status, task })
+        Ok(SdnController { status, computed, task })
+    }
+
+    /// What the last recompute of each switch produced (shared, see [`ComputedFlows`]).
+    pub fn computed(&self) -> ComputedFlows {
+        self.computed.clone()
     }
 
     /// The current status of every datapath.
@@ -205,6 +301,7 @@ struct Worker {
     pipeline: Pipeline,
     switches: BTreeMap<u64, Switch>,
     status: watch::Sender<Status>,
+    computed: ComputedFlows,
 }
 
 /// The interfaces of the bridge of datapath `dpid`, as binding input.
@@ -328,6 +425,10 @@ impl Worker {
                 tracing::info!("datapath {datapath_id:#018x} down: {reason:?}");
                 if self.switches.get(&datapath_id).is_some_and(|s| !s.dp.is_connected()) {
                     self.switches.remove(&datapath_id);
+                    self.computed.write(|s| {
+                        s.switches.remove(&datapath_id);
+                        s.installed.remove(&datapath_id);
+                    });
                     self.publish();
                 }
             }
@@ -382,7 +483,18 @@ impl Worker {
         sw.input = bind(&model, &identity, &ifaces, &mut sw.ids);
         sw.status.bridge = (!identity.bridge.is_empty()).then(|| identity.bridge.clone());
         sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
-        let (desired, conflicts) = compute::desired_lenient(&self.pipeline, &self.config, &sw.input)?;
+        let entries = compute::entries(&self.pipeline, &self.config, &sw.input);
+        let (desired, conflicts) = FlowTable::build_lenient(&self.pipeline, &entries)?;
+        let view = SwitchView::new(
+            id,
+            &identity.bridge,
+            self.pipeline.clone(),
+            &entries,
+            desired.clone(),
+            &ifaces,
+            &sw.input,
+        );
+        self.computed.publish(view);
         for c in &conflicts {
             tracing::warn!("datapath {id:#018x}: {c}");
         }
@@ -408,6 +520,7 @@ impl Worker {
         sw.installed = Some(flowsync::applied(&installed, &desired));
         sw.status.flows = desired.len();
         sw.status.synced = true;
+        self.computed.set_installed(id, true);
         sw.dirty = false;
         Ok(())
     }

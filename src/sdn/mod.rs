@@ -13,7 +13,8 @@
 //!   [`l2switch`], [`arp`], [`dhcp`], [`icmp`], [`l3router`],
 //!   [`vxlan`] (vxlancast: hosts joined by tunnels);
 //! - [`compute`]: all of them together, the desired flow table of a switch, packet-in answers;
-//! - [`flowsync`]: desired against installed, the minimal FlowMods.
+//! - [`flowsync`]: desired against installed, the minimal FlowMods;
+//! - [`trace`]: how one packet crosses a switch's computed flows (`vlcpctl trace`).
 
 pub mod arp;
 pub mod bind;
@@ -30,6 +31,7 @@ pub mod ioprocessing;
 pub mod l2switch;
 pub mod l3router;
 pub mod stages;
+pub mod trace;
 pub mod vxlan;
 
 #[cfg(test)]

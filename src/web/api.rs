@@ -30,6 +30,8 @@ pub enum Kind {
     VirtualRouter,
     /// Router interfaces.
     RouterInterface,
+    /// A switch's computed flows (`/vlcp/*`, answered from the SDN controller, not the model).
+    Switch,
 }
 
 /// What a call does.
@@ -45,6 +47,8 @@ pub enum Op {
     List,
     /// The module's API list.
     Discover,
+    /// Trace a packet through a switch's flows ([`super::trace`]).
+    Trace,
 }
 
 /// One API of the table.
@@ -133,6 +137,8 @@ pub const APIS: &[ApiDef] = &[
     api!("vrouterapi", "removerouterinterfaces", RouterInterface, Delete, Some("interfaces"), [("interfaces", None)], false, "Disconnect routers from subnets in one transaction"),
     api!("vrouterapi", "listrouterinterfaces", RouterInterface, List, None, [("id", None)], true, "List the interfaces of router id; extra parameters filter"),
     api!("vrouterapi", "discover", VirtualRouter, Discover, None, [("details", Some("False"))], false, "Discover API definitions"),
+    api!("vlcp", "trace", Switch, Trace, None, [("bridge", Some("None")), ("datapath", Some("None")), ("in_port", None)], true, "Trace a packet through a switch's computed flows; packet fields as ovs-ofctl names them (dl_src, dl_dst, proto, arp_tpa, nw_dst, nw_ttl, tp_dst, reg0..15, ...)"),
+    api!("vlcp", "discover", Switch, Discover, None, [("details", Some("False"))], false, "Discover API definitions"),
 ];
 
 /// Looks up `/<module>/<name>`.
@@ -142,8 +148,11 @@ pub fn find(module: &str, name: &str) -> Option<&'static ApiDef> {
 
 /// Whether `module` is served.
 pub fn is_module(module: &str) -> bool {
-    module == VF || module == "vrouterapi"
+    module == VF || module == "vrouterapi" || module == VLCP
 }
+
+/// The module of vlcp's own APIs (not in the original): `/vlcp/trace`.
+pub const VLCP: &str = "vlcp";
 
 /// A failed call: HTTP status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,7 +297,7 @@ async fn run(model: &Model, api: &ApiDef, items: Vec<Params>) -> Result<Value, M
             model.remove_router_interfaces(pairs).await.map(|()| ok())
         }
         (_, O::List) => list(model, api.kind, items).await,
-        (K::RouterInterface, O::Update) | (_, O::Discover) => {
+        (K::RouterInterface, O::Update) | (_, O::Discover) | (_, O::Trace) | (K::Switch, _) => {
             Err(FieldError::invalid("api", format!("{} is not callable this way", api.name)).into())
         }
     }
@@ -337,6 +346,7 @@ async fn list(model: &Model, kind: Kind, items: Vec<Params>) -> Result<Value, Mo
             let id = p.required_id("id")?;
             model.list_router_interfaces(&id, &filters(p)?).await?
         }
+        Kind::Switch => return Err(FieldError::invalid("api", "switches are not listed here").into()),
     };
     Ok(Value::Array(r))
 }

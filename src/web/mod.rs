@@ -2,6 +2,10 @@
 //! viperflow and vrouterapi call (see [`api::APIS`]), answering `{"result": …}` or
 //! `{"error": "…"}` like the original's WebAPI module.
 //!
+//! vlcp's own calls live under `/vlcp/`: `/vlcp/trace` simulates a packet through a switch's
+//! computed flows ([`trace`]; needs the SDN controller in the same process, see
+//! [`WebState::with_flows`]).
+//!
 //! Requests: GET with a query string, POST with a form (`curl -d`) or a JSON object
 //! (`Content-Type: application/json`); a value in backticks is a Python literal, read safely.
 //! Operations: `GET /metrics` (Prometheus text) and `GET /healthz` (200 or 503 with per-component
@@ -9,7 +13,8 @@
 //!
 //! Statuses: 200 with `{"result": …}`; 400/404/409 (a [`crate::model::FieldError`] naming the
 //! parameter) for client mistakes, 404 for unknown paths, 405 for other methods, 401 when a
-//! configured token is missing, 413 for bodies over 4 MiB; 500/503 only for storage faults.
+//! configured token is missing, 413 for bodies over 4 MiB; 500/503 only for storage faults (and 503
+//! for `/vlcp/trace` in a process without the SDN controller).
 //!
 //! Use [`start`] to bind and run in the background (what the daemon does), or [`serve`] with a
 //! listener you bound yourself:
@@ -27,6 +32,7 @@ pub mod api;
 pub mod config;
 pub mod ops;
 pub mod request;
+pub mod trace;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -49,6 +55,7 @@ pub use api::ApiError;
 pub use config::{ListenAddr, WebConfig};
 
 use crate::model::Model;
+use crate::runtime::controller::ComputedFlows;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 << 20;
@@ -60,12 +67,29 @@ pub struct WebState {
     model: Model,
     rootpath: String,
     auth_token: Option<String>,
+    flows: Option<ComputedFlows>,
 }
 
 impl WebState {
     /// Handler state for `model` with the root path and token of `config`.
     pub fn new(model: Model, config: &WebConfig) -> Arc<Self> {
-        Arc::new(WebState { model, rootpath: config.rootpath.clone(), auth_token: config.auth_token.clone() })
+        Arc::new(WebState {
+            model,
+            rootpath: config.rootpath.clone(),
+            auth_token: config.auth_token.clone(),
+            flows: None,
+        })
+    }
+
+    /// Like [`WebState::new`], answering `/vlcp/trace` from the SDN controller that publishes
+    /// into `flows` (see `SdnController::spawn_sharing`).
+    pub fn with_flows(model: Model, config: &WebConfig, flows: ComputedFlows) -> Arc<Self> {
+        Arc::new(WebState {
+            model,
+            rootpath: config.rootpath.clone(),
+            auth_token: config.auth_token.clone(),
+            flows: Some(flows),
+        })
     }
 }
 
@@ -308,5 +332,8 @@ async fn respond(
         }
     }
     params.extend(request::from_pairs(pairs).map_err(bad)?);
+    if def.op == api::Op::Trace {
+        return trace::call(state.flows.as_ref(), params);
+    }
     api::call(&state.model, def, params).await
 }

@@ -87,6 +87,11 @@ pub fn vlcpctl_bin() -> PathBuf {
     built("vlcpctl", "vlcpctl")
 }
 
+/// The vlcp daemon binary of this checkout (for suites that start it through another fixture).
+pub fn vlcp_bin() -> PathBuf {
+    built("vlcp-plugin", "vlcp")
+}
+
 /// A config that runs only the management API (viperflow, vrouterapi) on 127.0.0.1:`port`
 /// over an embedded store in `dir`.
 pub fn api_only_config(dir: &Path, port: u16) -> String {
