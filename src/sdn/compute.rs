@@ -38,7 +38,10 @@ pub fn default_flows(pipeline: &Pipeline, cfg: &SdnConfig) -> Vec<FlowEntry> {
                 .iter()
                 .find(|r| r.name == t.name && cfg.enabled(r.module))
                 .map_or(Module::IoProcessing, |r| r.module);
-            let f = FlowEntry::new(module, Owner::Pipeline, t.name, 0);
+            let mut f = FlowEntry::new(module, Owner::Pipeline, t.name, 0);
+            if t.name == "l2output" && cfg.enabled(Module::L2Switch) && cfg.l2switch.learning {
+                f = f.actions(l2switch::learning_lookup(pipeline));
+            }
             let continues =
                 t.name != "ingress" && t.name != "egress" && pipeline.default_next(t.name).is_some();
             if continues { f.goto_next() } else { f }
@@ -53,7 +56,11 @@ pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec
     out.extend(ioprocessing::egress_flows(input));
     if cfg.enabled(Module::L2Switch) {
         out.extend(l2switch::input_flows());
-        out.extend(l2switch::output_flows(input));
+        if cfg.l2switch.learning {
+            out.extend(l2switch::learning_input_flows(pipeline, &cfg.l2switch));
+        } else {
+            out.extend(l2switch::output_flows(input));
+        }
     }
     let with_arp = cfg.enabled(Module::ArpResponder);
     if with_arp {

@@ -296,3 +296,94 @@ mod prop {
         }
     }
 }
+
+fn learning_cfg() -> SdnConfig {
+    let mut cfg = SdnConfig::default();
+    cfg.l2switch.learning = true;
+    cfg.l2switch.learn_timeout = 120;
+    cfg
+}
+
+#[test]
+fn learning_mode_learns_in_l2input_and_looks_up_l2learning() {
+    use super::l2switch::{LEARNED_COOKIE, PRIO_LEARN};
+    use crate::openflow::{Action, Instruction, LearnDst, NX_IN_PORT, NxAction, OxmField};
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let t = compute::desired(&p, &cfg, &input()).unwrap();
+    let listing = t.listing(&p);
+    // No prepushed MAC → port flows.
+    assert!(!listing.iter().any(|l| l.starts_with("l2output 100")), "{listing:#?}");
+    let learning = p.id("l2learning").unwrap();
+    let l2input = p.id("l2input").unwrap();
+    let learn = t
+        .flows
+        .iter()
+        .find(|(k, _)| k.table == l2input && k.priority == PRIO_LEARN)
+        .map(|(_, b)| b)
+        .expect("the learn flow");
+    // Only frames from logical ports learn.
+    assert_eq!(learn.matches.fields.len(), 1);
+    assert_eq!(learn.matches.fields[0].field(), OxmField::reg(7));
+    let Instruction::ApplyActions(acts) = &learn.instructions[0] else { panic!("{learn:?}") };
+    let Action::Nx(NxAction::Learn(l)) = &acts[0] else { panic!("{acts:?}") };
+    assert_eq!((l.table_id, l.idle_timeout, l.hard_timeout, l.cookie), (learning, 120, 0, LEARNED_COOKIE));
+    assert!(!super::flow::Cookie(l.cookie).is_ours(), "flowsync must leave learned flows alone");
+    let dsts: Vec<_> = l.specs.iter().map(|s| (s.n_bits, s.dst.clone())).collect();
+    let f = |field, ofs| crate::openflow::FieldSlice::new(field, ofs);
+    assert_eq!(
+        dsts,
+        [
+            (32, LearnDst::Match(f(OxmField::reg(5), 0))),
+            (48, LearnDst::Match(f(OxmField::NXM_OF_ETH_DST, 0))),
+            (16, LearnDst::Load(f(OxmField::reg(6), 0))),
+            (16, LearnDst::Load(f(OxmField::reg(6), 16))),
+        ]
+    );
+    assert_eq!(learn.instructions[1], Instruction::GotoTable(p.id("arp").unwrap()));
+    // The l2output default looks the destination up, then goes on to egress.
+    let l2output = p.id("l2output").unwrap();
+    let default = t.flows.iter().find(|(k, _)| k.table == l2output && k.priority == 0).unwrap().1;
+    assert_eq!(
+        default.instructions,
+        [
+            Instruction::ApplyActions(vec![Action::Nx(NxAction::ResubmitTable {
+                in_port: NX_IN_PORT,
+                table: learning
+            })]),
+            Instruction::GotoTable(p.id("egress").unwrap()),
+        ]
+    );
+    // Flooding within the network stays (unknown destinations).
+    assert_eq!(listing.iter().filter(|l| l.starts_with("egress 50")).count(), 2);
+}
+
+#[test]
+fn learned_flows_survive_a_resync() {
+    use super::flowsync;
+    use super::l2switch::{LEARNED_COOKIE, PRIO_LEARNED};
+    use crate::openflow::{Instruction, Match, Oxm};
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let desired = compute::desired(&p, &cfg, &input()).unwrap();
+    // What a flow-stats read after a reconnect shows: ours plus one learned flow.
+    let mut installed = desired.clone();
+    let m = Match::new().with(Oxm::reg(5, 1)).with(Oxm::eth_dst([2, 0, 0, 0, 0, 1]));
+    installed.insert_reported(p.id("l2learning").unwrap(), PRIO_LEARNED, LEARNED_COOKIE, &m, Vec::<Instruction>::new());
+    assert!(flowsync::plan(&installed, &desired).is_empty(), "a learned flow was deleted");
+}
+
+#[test]
+fn prepush_and_learning_differ_only_in_l2() {
+    let p = compute::pipeline(&SdnConfig::default()).unwrap();
+    let prepush = compute::desired(&p, &SdnConfig::default(), &input()).unwrap().listing(&p);
+    let learning = compute::desired(&p, &learning_cfg(), &input()).unwrap().listing(&p);
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|l| !b.contains(l)).cloned().collect()
+    };
+    let gone = only(&prepush, &learning);
+    let added = only(&learning, &prepush);
+    assert!(gone.iter().all(|l| l.starts_with("l2output")), "{gone:#?}");
+    assert_eq!(gone.len(), 4, "3 MAC flows and the plain default: {gone:#?}");
+    assert_eq!(added.len(), 2, "the learn flow and the lookup default: {added:#?}");
+}
