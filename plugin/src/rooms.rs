@@ -246,3 +246,30 @@ pub async fn start_sdn(
         Ok(())
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn learning_and_arp_timers_are_read_with_the_original_names() {
+        let text = "module.l2switch.learning = True\nmodule.l2switch.learntimeout = 120\n\
+                    module.l3router.arp_cycle_time = 2.5\nmodule.l3router.arp_complete_timeout = 10\n\
+                    module.l3router.arp_incomplete_timeout = 20\n";
+        let cfg = Config::parse(text).unwrap();
+        let sdn = sdn_config(&cfg, &["l2switch", "l3router"]).unwrap();
+        assert!(sdn.l2switch.learning && sdn.l2switch.nxlearn);
+        assert_eq!(sdn.l2switch.learn_timeout, 120);
+        assert_eq!(sdn.l3router.arp_cycle_time, Duration::from_millis(2500));
+        assert_eq!(sdn.l3router.arp_complete_timeout, Duration::from_secs(10));
+        assert_eq!(sdn.l3router.arp_incomplete_timeout, Duration::from_secs(20));
+        let defaults = sdn_config(&Config::parse("").unwrap(), &["l2switch"]).unwrap();
+        assert!(!defaults.l2switch.learning, "prepush stays the default");
+        assert_eq!(defaults.l2switch.learn_timeout, 300);
+        assert_eq!(defaults.l3router.arp_cycle_time, Duration::from_secs(5));
+        let bad = Config::parse("module.l2switch.learntimeout = 100000\n").unwrap();
+        assert!(sdn_config(&bad, &["l2switch"]).unwrap_err().contains("learntimeout"));
+    }
+}
