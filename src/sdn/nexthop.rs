@@ -81,7 +81,8 @@ pub fn targets(input: &SwitchInput) -> Vec<ArpTarget> {
         .routers
         .iter()
         .flat_map(|r| l3router::next_hops(r, &Neighbors::new()))
-        .filter(|h| h.mac.is_none())
+        // (An external subnet whose gateway is the router's own address has nobody to ask.)
+        .filter(|h| h.mac.is_none() && h.via != h.interface.ip)
         .map(|h| ArpTarget {
             network: h.interface.network.clone(),
             netid: h.interface.netid,

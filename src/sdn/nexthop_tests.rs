@@ -239,3 +239,24 @@ fn the_cycle_asks_refreshes_and_expires() {
     assert_eq!(a.cycle(at(201), &[], &c), (vec![], true));
     assert_eq!(a, ArpTable::default());
 }
+
+#[test]
+fn an_external_gateway_is_a_target_unless_it_is_the_router_itself() {
+    let mut m = model();
+    m.routers.get_mut("r1").unwrap().routes.clear();
+    let st = m.subnets.get_mut("st").unwrap();
+    st.external = true;
+    st.gateway = Some(ip("198.18.2.99"));
+    // The router's own address on the external subnet is explicit.
+    m.routers.get_mut("r1").unwrap().interfaces[1].ip = Some(ip("198.18.2.1"));
+    let ifaces = [
+        OvsInterface { name: "tap1".into(), ofport: 1, iface_id: Some("pa".into()) },
+        OvsInterface { name: "eth9".into(), ofport: 9, iface_id: None },
+    ];
+    let inp = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+    assert_eq!(targets(&inp), [target()], "the external gateway, for the default route");
+    // Without an explicit address the interface *is* the gateway: nothing to resolve.
+    m.routers.get_mut("r1").unwrap().interfaces[1].ip = None;
+    let inp = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+    assert!(targets(&inp).is_empty());
+}
