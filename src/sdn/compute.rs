@@ -57,7 +57,8 @@ pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec
     if cfg.enabled(Module::L2Switch) {
         out.extend(l2switch::input_flows());
         if cfg.l2switch.learning {
-            out.extend(l2switch::learning_input_flows(pipeline, &cfg.l2switch));
+            out.extend(l2switch::learning_input_flows(pipeline, &cfg.l2switch, input));
+            out.extend(l2switch::learning_egress_flows(input));
         } else {
             out.extend(l2switch::output_flows(input));
         }

@@ -15,19 +15,22 @@
 //! `l2learning` (a learned flow loads the port into REG6, a miss leaves FLOOD) and goes on.
 //! Unknown destinations are flooded within the output network only, as in prepush mode; a
 //! learned entry never crosses networks because it matches the network id. Frames from physical
-//! ports and tunnels are not learned (their egress needs per-network encapsulation, which
-//! egress's flood flow does): destinations behind them are flooded, or found by vxlancast's
-//! prepushed flows. Learned flows carry [`LEARNED_COOKIE`], which is not our cookie mark, so the
-//! flow sync never deletes them; they age out by the idle timeout (and a moved MAC is re-learned
-//! by its next frame).
+//! ports of vlan and native networks are learned too: for them `egress` gets, per network and
+//! physical port, `reg5 = <network>, reg6 = <physical port>` → the driver's encapsulation and
+//! output. Frames from VXLAN tunnels are not learned (the tunnel destination is per host, which
+//! a learned port number cannot carry): destinations behind them are found by vxlancast's
+//! prepushed flows or flooded. Learned flows carry [`LEARNED_COOKIE`], which is not our cookie
+//! mark, so the flow sync never deletes them; they age out by the idle timeout (and a moved MAC
+//! is re-learned by its next frame).
 
 use crate::openflow::{
-    Action, FieldSlice, Learn, LearnDst, LearnSpec, LearnSrc, NX_IN_PORT, NxAction, Oxm, OxmField,
+    Action, FieldSlice, Learn, LearnDst, LearnSpec, LearnSrc, NX_IN_PORT, NxAction, Oxm, OxmField, PortNo,
 };
 
 use super::config::L2SwitchConfig;
+use super::drivers::driver;
 use super::flow::{FlowEntry, Owner, set_reg};
-use super::input::SwitchInput;
+use super::input::{NetworkType, SwitchInput};
 use super::ioprocessing::{FLAG_FROM_LOGICAL, PRIO_PORT, REG_FLAGS, REG_IN_NET, REG_OUT_NET, REG_OUT_PORT};
 use super::stages::{Module, Pipeline};
 
@@ -94,16 +97,48 @@ pub fn learn_action(table: u8, cfg: &L2SwitchConfig) -> Action {
     }))
 }
 
-/// Learning mode's `l2input` flow: frames from logical ports learn their source and continue.
-/// Empty when the pipeline has no `l2learning` table.
-pub fn learning_input_flows(pipeline: &Pipeline, cfg: &L2SwitchConfig) -> Vec<FlowEntry> {
+/// True for physical ports whose frames are learned (vlan and native; not VXLAN tunnels, not
+/// local networks, which have none).
+fn learns_on(kind: NetworkType) -> bool {
+    matches!(kind, NetworkType::Vlan | NetworkType::Native)
+}
+
+/// Learning mode's `l2input` flows: frames from logical ports, and from vlan/native physical
+/// ports, learn their source and continue. Empty when the pipeline has no `l2learning` table.
+pub fn learning_input_flows(pipeline: &Pipeline, cfg: &L2SwitchConfig, input: &SwitchInput) -> Vec<FlowEntry> {
     let Some(table) = pipeline.id("l2learning") else { return Vec::new() };
-    vec![
+    let mut out = vec![
         FlowEntry::new(M, Owner::Pipeline, "l2input", PRIO_LEARN)
             .with(Oxm::reg_masked(REG_FLAGS, FLAG_FROM_LOGICAL, FLAG_FROM_LOGICAL))
             .actions([learn_action(table, cfg)])
             .goto_next(),
-    ]
+    ];
+    for pp in input.physical_ports.iter().filter(|pp| learns_on(pp.kind)) {
+        out.push(
+            FlowEntry::new(M, Owner::PhysicalPort(pp.name.clone()), "l2input", PRIO_LEARN)
+                .with(Oxm::in_port(PortNo(pp.ofport)))
+                .actions([learn_action(table, cfg)])
+                .goto_next(),
+        );
+    }
+    out
+}
+
+/// Learning mode's `egress` flows for destinations learned behind a physical port: per network
+/// and vlan/native physical port, the driver's encapsulation and output.
+pub fn learning_egress_flows(input: &SwitchInput) -> Vec<FlowEntry> {
+    let mut out = Vec::new();
+    for net in &input.networks {
+        for pp in input.physical_ports_of(net).filter(|pp| learns_on(pp.kind)) {
+            out.push(
+                FlowEntry::new(M, Owner::PhysicalPort(pp.name.clone()), "egress", PRIO_PORT)
+                    .with(Oxm::reg(REG_OUT_NET, u32::from(net.netid)))
+                    .with(Oxm::reg(REG_OUT_PORT, pp.ofport))
+                    .actions(driver(net.kind).egress(net, pp)),
+            );
+        }
+    }
+    out
 }
 
 /// The actions of learning mode's `l2output` default: look the destination up in `l2learning`

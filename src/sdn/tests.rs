@@ -387,3 +387,42 @@ fn prepush_and_learning_differ_only_in_l2() {
     assert_eq!(gone.len(), 4, "3 MAC flows and the plain default: {gone:#?}");
     assert_eq!(added.len(), 2, "the learn flow and the lookup default: {added:#?}");
 }
+
+#[test]
+fn learning_mode_learns_behind_vlan_and_native_ports_but_not_tunnels() {
+    let mut inp = SwitchInput::default();
+    for (i, (kind, phys)) in
+        [(NetworkType::Vlan, "pv"), (NetworkType::Native, "pn"), (NetworkType::Vxlan, "px")].into_iter().enumerate()
+    {
+        let netid = i as u16 + 1;
+        inp.networks.push(NetworkView {
+            id: format!("n{netid}"),
+            netid,
+            physical_network: phys.into(),
+            kind,
+            segment: Some(100 + u32::from(netid)),
+            dhcp: DhcpSettings::default(),
+            subnets: Vec::new(),
+        });
+        inp.physical_ports.push(PhysicalPortView {
+            name: format!("{phys}0"),
+            ofport: 10 + u32::from(netid),
+            physical_network: phys.into(),
+            kind,
+        });
+    }
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let listing = compute::desired(&p, &cfg, &inp).unwrap().listing(&p);
+    let learn: Vec<_> = listing.iter().filter(|l| l.starts_with("l2input 10 ")).collect();
+    assert_eq!(learn.len(), 3, "logical ports, pv0 and pn0: {learn:#?}");
+    assert!(learn.iter().any(|l| l.contains("IN_PORT=0000000b")), "{learn:#?}");
+    assert!(learn.iter().any(|l| l.contains("IN_PORT=0000000c")), "{learn:#?}");
+    assert!(!learn.iter().any(|l| l.contains("IN_PORT=0000000d")), "the tunnel is not learned: {learn:#?}");
+    let out: Vec<_> = listing.iter().filter(|l| l.starts_with("egress 100 ")).collect();
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let vlan = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000b")).unwrap();
+    assert!(vlan.contains("NXM_NX_REG5=00000001") && vlan.contains("push_vlan") && vlan.contains("output:PortNo(0xb)"), "{vlan}");
+    let native = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000c")).unwrap();
+    assert!(native.contains("NXM_NX_REG5=00000002") && native.ends_with("apply(output:PortNo(0xc)) (l2switch)"), "{native}");
+}

@@ -109,3 +109,40 @@ fn learning_mode_learns_macs_and_keeps_networks_apart() {
     let st = w.daemon.log_text();
     assert!(!st.contains("sent an error"), "the switch rejected a flow:\n{st}");
 }
+
+#[test]
+fn learning_mode_learns_a_host_behind_a_native_physical_port() {
+    let w = World::start("br0", LEARNING);
+    // The outside host sits on a plain OVS port: the physical port of a native network.
+    let ext = w.ovs.add_endpoint(&w.bridge, "198.18.32.99/24").unwrap();
+    let ofport = ext.ofport(&w.ovs).unwrap();
+    w.sh(&format!(
+        r#"
+curl -g 'http://localhost:8081/viperflow/createphysicalnetwork?type=native&id=phys'
+curl -g -d 'physicalnetwork=phys&name={}' 'http://localhost:8081/viperflow/createphysicalport'
+curl -g -d 'physicalnetwork=phys&id=netp' 'http://localhost:8081/viperflow/createlogicalnetwork'
+curl -g -d 'logicalnetwork=netp&cidr=198.18.32.0/24&id=sp' 'http://localhost:8081/viperflow/createsubnet'
+curl -g -d 'id=q1&logicalnetwork=netp&subnet=sp&mac_address=02:00:c6:12:20:0b&ip_address=198.18.32.11' \
+    'http://localhost:8081/viperflow/createlogicalport'
+"#,
+        ext.host_if
+    ));
+    let q1 = w.endpoint("q1", Some("198.18.32.11/24"), Some("02:00:c6:12:20:0b"));
+    assert!(q1.ns.ping_eventually(&ext.ip, 15), "logical port → host behind the physical port\n{}", w.diag());
+    assert!(ext.ns.ping(&q1.ip, 2), "host → logical port");
+    let mac = ext.mac.trim().to_owned();
+    let l = wait_until("the outside host learned", Duration::from_secs(10), || learned_for(&w.flows(), &mac))
+        .unwrap_or_else(|e| panic!("{e}\n{}", w.diag()));
+    println!("learned behind the physical port (ofport {ofport}):\n{l}");
+    assert!(l.contains(&format!("load:{ofport:#x}->NXM_NX_REG6[0..15]")), "{l}");
+    let q = learned_for(&w.flows(), "02:00:c6:12:20:0b").expect("q1 learned");
+    assert_eq!(network_of(&q), network_of(&l));
+    // The unicast towards the host leaves through the learned physical-port output flow.
+    let out = format!("reg6={ofport:#x} actions=output:{ofport}");
+    let used = wait_until("the physical-port output flow used", Duration::from_secs(10), || {
+        let f = w.flows();
+        let line = f.lines().find(|l| l.contains("reg5=") && l.contains(&out))?.to_owned();
+        (packets(&line) > 0).then_some(line)
+    });
+    println!("{}", used.unwrap_or_else(|e| panic!("{e}\n{}", w.diag())));
+}
