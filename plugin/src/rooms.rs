@@ -162,7 +162,9 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
         sdn.l2switch.learn_timeout = t.as_secs() as u16;
     }
     if sdn.enabled(Module::L2Switch) && sdn.l2switch.learning && !sdn.l2switch.nxlearn {
-        tracing::warn!("module.l2switch: controller learning (nxlearn = False) is not built; learning in the switch");
+        tracing::warn!(
+            "module.l2switch: controller learning (nxlearn = False) is not built; learning in the switch"
+        );
     }
     sdn.arp.broadcast_only = flag("module.arpresponder.broadcastonly", sdn.arp.broadcast_only)?;
     sdn.arp.disable_others = flag("module.arpresponder.disableothers", sdn.arp.disable_others)?;
@@ -205,7 +207,11 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
 
 /// A non-negative number of seconds (int or float literal text).
 fn seconds(v: &str) -> Option<std::time::Duration> {
-    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(std::time::Duration::from_secs_f64)
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(std::time::Duration::from_secs_f64)
 }
 
 /// The SDN controller: OpenFlow listener (`module.openflowserver.url`, default

@@ -41,8 +41,8 @@ pub const PRIO_LEARN: u16 = 10;
 /// Priority of learned flows in `l2learning`.
 pub const PRIO_LEARNED: u16 = PRIO_PORT;
 /// Cookie of learned flows: marker byte `0x5d` ("learned by the switch"), not ours (`0x5c`), so
-/// [`crate::sdn::flowsync`] leaves them alone; `0x02` is l2switch.
-pub const LEARNED_COOKIE: u64 = 0x5d02_0000_0000_0000;
+/// [`crate::sdn::flowsync`] leaves them alone; then l2switch's module byte (`0x01`) as in our cookies.
+pub const LEARNED_COOKIE: u64 = 0x5d01_0000_0000_0000;
 
 const M: Module = Module::L2Switch;
 
@@ -105,7 +105,11 @@ fn learns_on(kind: NetworkType) -> bool {
 
 /// Learning mode's `l2input` flows: frames from logical ports, and from vlan/native physical
 /// ports, learn their source and continue. Empty when the pipeline has no `l2learning` table.
-pub fn learning_input_flows(pipeline: &Pipeline, cfg: &L2SwitchConfig, input: &SwitchInput) -> Vec<FlowEntry> {
+pub fn learning_input_flows(
+    pipeline: &Pipeline,
+    cfg: &L2SwitchConfig,
+    input: &SwitchInput,
+) -> Vec<FlowEntry> {
     let Some(table) = pipeline.id("l2learning") else { return Vec::new() };
     let mut out = vec![
         FlowEntry::new(M, Owner::Pipeline, "l2input", PRIO_LEARN)

@@ -31,7 +31,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use etherparse::{ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, LinkSlice, SlicedPacket};
+use etherparse::{
+    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, LinkSlice, SlicedPacket,
+};
 
 use crate::openflow::{Action, CONTROLLER_MAX_LEN_NO_BUFFER, NX_IN_PORT, NxAction, Oxm, PacketOut, PortNo};
 
@@ -203,7 +205,12 @@ impl ArpTable {
     /// One ARP cycle at `now`: forgets entries that are no longer targets, expires resolved ones
     /// that stopped answering, and returns the targets to ask for now and whether the resolved
     /// MACs ([`ArpTable::neighbors`]) changed.
-    pub fn cycle(&mut self, now: Instant, targets: &[ArpTarget], cfg: &L3RouterConfig) -> (Vec<ArpTarget>, bool) {
+    pub fn cycle(
+        &mut self,
+        now: Instant,
+        targets: &[ArpTarget],
+        cfg: &L3RouterConfig,
+    ) -> (Vec<ArpTarget>, bool) {
         let before = self.neighbors();
         self.entries.retain(|k, _| targets.iter().any(|t| t.network == k.0 && t.ip == k.1));
         let mut ask = Vec::new();

@@ -134,7 +134,8 @@ fn the_route_flow_waits_for_the_resolved_mac() {
     assert_eq!(reply.len(), 1, "{before:#?}");
     assert!(reply[0].contains("c6120263") && reply[0].contains("c6120201"), "{}", reply[0]);
     assert!(reply[0].contains("CONTROLLER"), "{}", reply[0]);
-    let answers: Vec<_> = before.iter().filter(|l| l.starts_with("arp 100 ") && l.contains("c6120201")).collect();
+    let answers: Vec<_> =
+        before.iter().filter(|l| l.starts_with("arp 100 ") && l.contains("c6120201")).collect();
     assert_eq!(answers.len(), 2, "logical (arpresponder) and physical (l3router) answers: {answers:#?}");
 
     inp.neighbors.insert(("nt".into(), ip("198.18.2.99")), EXT_MAC);

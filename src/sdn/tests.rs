@@ -369,7 +369,13 @@ fn learned_flows_survive_a_resync() {
     // What a flow-stats read after a reconnect shows: ours plus one learned flow.
     let mut installed = desired.clone();
     let m = Match::new().with(Oxm::reg(5, 1)).with(Oxm::eth_dst([2, 0, 0, 0, 0, 1]));
-    installed.insert_reported(p.id("l2learning").unwrap(), PRIO_LEARNED, LEARNED_COOKIE, &m, Vec::<Instruction>::new());
+    installed.insert_reported(
+        p.id("l2learning").unwrap(),
+        PRIO_LEARNED,
+        LEARNED_COOKIE,
+        &m,
+        Vec::<Instruction>::new(),
+    );
     assert!(flowsync::plan(&installed, &desired).is_empty(), "a learned flow was deleted");
 }
 
@@ -392,7 +398,9 @@ fn prepush_and_learning_differ_only_in_l2() {
 fn learning_mode_learns_behind_vlan_and_native_ports_but_not_tunnels() {
     let mut inp = SwitchInput::default();
     for (i, (kind, phys)) in
-        [(NetworkType::Vlan, "pv"), (NetworkType::Native, "pn"), (NetworkType::Vxlan, "px")].into_iter().enumerate()
+        [(NetworkType::Vlan, "pv"), (NetworkType::Native, "pn"), (NetworkType::Vxlan, "px")]
+            .into_iter()
+            .enumerate()
     {
         let netid = i as u16 + 1;
         inp.networks.push(NetworkView {
@@ -422,7 +430,15 @@ fn learning_mode_learns_behind_vlan_and_native_ports_but_not_tunnels() {
     let out: Vec<_> = listing.iter().filter(|l| l.starts_with("egress 100 ")).collect();
     assert_eq!(out.len(), 2, "{out:#?}");
     let vlan = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000b")).unwrap();
-    assert!(vlan.contains("NXM_NX_REG5=00000001") && vlan.contains("push_vlan") && vlan.contains("output:PortNo(0xb)"), "{vlan}");
+    assert!(
+        vlan.contains("NXM_NX_REG5=00000001")
+            && vlan.contains("push_vlan")
+            && vlan.contains("output:PortNo(0xb)"),
+        "{vlan}"
+    );
     let native = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000c")).unwrap();
-    assert!(native.contains("NXM_NX_REG5=00000002") && native.ends_with("apply(output:PortNo(0xc)) (l2switch)"), "{native}");
+    assert!(
+        native.contains("NXM_NX_REG5=00000002") && native.ends_with("apply(output:PortNo(0xc)) (l2switch)"),
+        "{native}"
+    );
 }

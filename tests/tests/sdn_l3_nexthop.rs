@@ -71,7 +71,10 @@ fn static_route_to_a_next_hop_behind_a_physical_port_is_resolved_by_arp() {
     assert!(!a1.ns.ping(BEHIND, 1), "routed before the static route exists\n{}", w.diag());
 
     let t = Instant::now();
-    w.call("/vrouterapi/updatevirtualrouter", Some(&format!(r#"id=r1&routes=`[["198.18.42.0/24", "{NEXT_HOP}"]]`"#)));
+    w.call(
+        "/vrouterapi/updatevirtualrouter",
+        Some(&format!(r#"id=r1&routes=`[["198.18.42.0/24", "{NEXT_HOP}"]]`"#)),
+    );
     w.wait_flows("the ARP reply capture", |f| f.contains(&format!("arp_spa={NEXT_HOP}")));
     w.wait_flows("the resolved route flow", |f| f.contains("nw_dst=198.18.42.0/24"));
     println!("next hop resolved {:?} after the route was added", t.elapsed());

@@ -1,6 +1,6 @@
 //! l2switch learning mode (`module.l2switch.learning = True`) through the real daemon on real
 //! OVS: two ports of one network ping each other with no prepushed MAC → port flow; the switch's
-//! `learn` action fills `l2learning` (cookie 0x5d02…, one flow per (network, MAC), used by the
+//! `learn` action fills `l2learning` (cookie 0x5d01…, one flow per (network, MAC), used by the
 //! unicast traffic); a second network with the same CIDR, and a port reusing an address of the
 //! first, stays isolated.
 
@@ -27,11 +27,12 @@ curl -g -d 'id=p3&logicalnetwork=net2&subnet=s2&mac_address=02:00:c6:12:1f:0d&ip
     'http://localhost:8081/viperflow/createlogicalport'
 "#;
 
-const LEARNING: &str = "module.l2switch.learning=True\nmodule.l2switch.nxlearn=True\nmodule.l2switch.learntimeout=120\n";
+const LEARNING: &str =
+    "module.l2switch.learning=True\nmodule.l2switch.nxlearn=True\nmodule.l2switch.learntimeout=120\n";
 
 /// Learned flows (the learn action's cookie) in the dump.
 fn learned(flows: &str) -> Vec<String> {
-    flows.lines().filter(|l| l.contains("cookie=0x5d02")).map(str::to_owned).collect()
+    flows.lines().filter(|l| l.contains("cookie=0x5d01")).map(str::to_owned).collect()
 }
 
 fn learned_for(flows: &str, mac: &str) -> Option<String> {
@@ -60,12 +61,16 @@ fn learning_mode_learns_macs_and_keeps_networks_apart() {
     // The learn flow is in; no MAC → port flow is prepushed for the bound ports.
     w.wait_flows("the learn flow", |f| f.contains("learn(table="));
     let learn = w.flows().lines().find(|l| l.contains("learn(table=")).unwrap_or_default().to_owned();
-    assert!(learn.contains("idle_timeout=120") && learn.contains("NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[]"), "{learn}");
+    assert!(
+        learn.contains("idle_timeout=120") && learn.contains("NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[]"),
+        "{learn}"
+    );
     let t0 = Instant::now();
     w.wait_flows("all three ports bound", |f| f.matches("actions=output:").count() >= 3);
     println!("bound after {:?}", t0.elapsed());
     for mac in ["02:00:c6:12:1f:0b", "02:00:c6:12:1f:0c", "02:00:c6:12:1f:0d"] {
-        let prepushed = w.flows().lines().any(|l| l.contains("cookie=0x5c") && l.contains(&format!("dl_dst={mac}")));
+        let prepushed =
+            w.flows().lines().any(|l| l.contains("cookie=0x5c") && l.contains(&format!("dl_dst={mac}")));
         assert!(!prepushed, "{mac} was prepushed in learning mode\n{}", w.diag());
     }
     // (IPv6 DAD and router solicitations of the fresh interfaces may already have been learned.)
@@ -97,8 +102,9 @@ fn learning_mode_learns_macs_and_keeps_networks_apart() {
     assert!(!e3.ns.ping(&e1.ip, 2), "net2 reached net1\n{}", w.diag());
     let neigh = e3.ns.run(&["ip", "neigh", "show", &e1.ip]).unwrap();
     assert!(!neigh.contains("lladdr"), "p3 learned p1's MAC across networks: {neigh}");
-    let l3 = wait_until("p3 learned", Duration::from_secs(10), || learned_for(&w.flows(), "02:00:c6:12:1f:0d"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", w.diag()));
+    let l3 =
+        wait_until("p3 learned", Duration::from_secs(10), || learned_for(&w.flows(), "02:00:c6:12:1f:0d"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", w.diag()));
     assert_ne!(network_of(&l3), network_of(&l1), "p3 is learned in its own network: {l3}");
     // p1 and p2 still reach each other; p1's ping to .12 is answered by p2, never by p3.
     e2.ns.run(&["ip", "link", "set", "eth0", "down"]).unwrap();
