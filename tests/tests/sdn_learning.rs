@@ -112,8 +112,40 @@ fn learning_mode_learns_macs_and_keeps_networks_apart() {
     assert!(!e1.ns.ping(&e2.ip, 2), "p3 answered for net1's address\n{}", w.diag());
     e2.ns.run(&["ip", "link", "set", "eth0", "up"]).unwrap();
     assert!(e1.ns.ping_eventually(&e2.ip, 10), "p1 → p2 again\n{}", w.diag());
+
+    // The switch reconnects: the controller reads its flows back and syncs the difference; the
+    // learned flows (not our cookie) stay as they are, they are not deleted and re-learned.
+    let before = learned_for(&w.flows(), "02:00:c6:12:1f:0b").expect("p1 learned");
+    let t = Instant::now();
+    let target = w.ovs.vsctl(&["get-controller", &w.bridge]).unwrap();
+    // (Pointing it elsewhere, not del-controller: OVS flushes the tables when the last
+    // controller is removed.)
+    let nowhere = format!("unix:{}", w.ovs.dir().join("nowhere.sock").display());
+    w.ovs.vsctl(&["set-controller", &w.bridge, &nowhere]).unwrap();
+    wait_until("the datapath down", Duration::from_secs(10), || {
+        w.daemon.log_text().contains(" down: ").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.diag()));
+    w.ovs.vsctl(&["set-controller", &w.bridge, target.trim()]).unwrap();
+    wait_until("the datapath up again and synced", Duration::from_secs(20), || {
+        let log = w.daemon.log_text();
+        (log.matches(" up\n").count() >= 2).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.daemon.log_text()));
+    assert!(e1.ns.ping(&e2.ip, 1), "p1 → p2 after the reconnect\n{}", w.diag());
+    let after = learned_for(&w.flows(), "02:00:c6:12:1f:0b")
+        .unwrap_or_else(|| panic!("p1 no longer learned\n{}\n{}", w.diag(), w.daemon.log_text()));
+    println!("across the reconnect ({:?}):\n{before}\n{after}", t.elapsed());
+    assert!(duration(&after) >= duration(&before) + t.elapsed().as_secs_f64() - 0.5, "re-learned, not kept");
     let st = w.daemon.log_text();
     assert!(!st.contains("sent an error"), "the switch rejected a flow:\n{st}");
+}
+
+/// `duration=` of a flow line, in seconds.
+fn duration(line: &str) -> f64 {
+    line.split([',', ' '])
+        .find_map(|f| f.strip_prefix("duration=")?.strip_suffix('s')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[test]
