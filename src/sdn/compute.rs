@@ -53,7 +53,8 @@ pub fn default_flows(pipeline: &Pipeline, cfg: &SdnConfig) -> Vec<FlowEntry> {
 pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec<FlowEntry> {
     let mut out = default_flows(pipeline, cfg);
     out.extend(ioprocessing::ingress_flows(input));
-    out.extend(ioprocessing::egress_flows(input));
+    let learning = cfg.enabled(Module::L2Switch) && cfg.l2switch.learning;
+    out.extend(ioprocessing::egress_flows(input, learning));
     if cfg.enabled(Module::L2Switch) {
         out.extend(l2switch::input_flows());
         if cfg.l2switch.learning {

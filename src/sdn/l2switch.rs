@@ -21,7 +21,9 @@
 //! a learned port number cannot carry): destinations behind them are found by vxlancast's
 //! prepushed flows or flooded. Learned flows carry [`LEARNED_COOKIE`], which is not our cookie
 //! mark, so the flow sync never deletes them; they age out by the idle timeout (and a moved MAC
-//! is re-learned by its next frame).
+//! is re-learned by its next frame). A learned entry can outlive its port (until it idles out);
+//! in learning mode a port's `egress` output flow also matches the port's network, so such an
+//! entry never sends into another network through a reused OpenFlow port number.
 
 use crate::openflow::{
     Action, FieldSlice, Learn, LearnDst, LearnSpec, LearnSrc, NX_IN_PORT, NxAction, Oxm, OxmField, PortNo,

@@ -356,6 +356,11 @@ fn learning_mode_learns_in_l2input_and_looks_up_l2learning() {
     );
     // Flooding within the network stays (unknown destinations).
     assert_eq!(listing.iter().filter(|l| l.starts_with("egress 50")).count(), 2);
+    // A port's output also checks its network: a stale learned entry cannot cross networks.
+    let outputs: Vec<_> = listing.iter().filter(|l| l.starts_with("egress 100")).collect();
+    assert_eq!(outputs.len(), 3, "{outputs:#?}");
+    assert!(outputs.iter().any(|l| l.contains("NXM_NX_REG5=00000002,NXM_NX_REG6=00000003")), "{outputs:#?}");
+    assert!(outputs.iter().all(|l| l.contains("NXM_NX_REG5=")), "{outputs:#?}");
 }
 
 #[test]
@@ -389,9 +394,9 @@ fn prepush_and_learning_differ_only_in_l2() {
     };
     let gone = only(&prepush, &learning);
     let added = only(&learning, &prepush);
-    assert!(gone.iter().all(|l| l.starts_with("l2output")), "{gone:#?}");
-    assert_eq!(gone.len(), 4, "3 MAC flows and the plain default: {gone:#?}");
-    assert_eq!(added.len(), 2, "the learn flow and the lookup default: {added:#?}");
+    assert!(gone.iter().all(|l| l.starts_with("l2output") || l.starts_with("egress 100")), "{gone:#?}");
+    assert_eq!(gone.len(), 7, "3 MAC flows, the plain default, 3 port outputs: {gone:#?}");
+    assert_eq!(added.len(), 5, "the learn flow, the lookup default, 3 port outputs: {added:#?}");
 }
 
 #[test]
