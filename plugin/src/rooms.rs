@@ -156,6 +156,17 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
         get(key).map(|v| v.parse::<u32>().map_err(|_| format!("{key} = {v}: expected seconds"))).transpose()
     };
     sdn.l2switch.learning = flag("module.l2switch.learning", sdn.l2switch.learning)?;
+    sdn.l2switch.nxlearn = flag("module.l2switch.nxlearn", sdn.l2switch.nxlearn)?;
+    if let Some(v) = get("module.l2switch.learntimeout") {
+        let t = seconds(&v).filter(|t| t.as_secs() <= u64::from(u16::MAX));
+        let t = t.ok_or_else(|| format!("module.l2switch.learntimeout = {v}: expected 0..=65535 seconds"))?;
+        sdn.l2switch.learn_timeout = t.as_secs() as u16;
+    }
+    if sdn.enabled(Module::L2Switch) && sdn.l2switch.learning && !sdn.l2switch.nxlearn {
+        tracing::warn!(
+            "module.l2switch: controller learning (nxlearn = False) is not built; learning in the switch"
+        );
+    }
     sdn.arp.broadcast_only = flag("module.arpresponder.broadcastonly", sdn.arp.broadcast_only)?;
     sdn.arp.disable_others = flag("module.arpresponder.disableothers", sdn.arp.disable_others)?;
     if let Some(v) = get("module.dhcpserver.serveraddress") {
@@ -169,6 +180,20 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
     sdn.icmp.prepush = flag("module.icmpresponder.prepush", sdn.icmp.prepush)?;
     sdn.icmp.router_mac = mac("module.icmpresponder.inroutermac", sdn.icmp.router_mac)?;
     sdn.l3router.router_mac = mac("module.l3router.inroutermac", sdn.l3router.router_mac)?;
+    let duration = |key: &str, default: std::time::Duration| -> Result<std::time::Duration, String> {
+        match get(key) {
+            None => Ok(default),
+            Some(v) => seconds(&v).ok_or_else(|| format!("{key} = {v}: expected seconds")),
+        }
+    };
+    sdn.l3router.arp_cycle_time = duration("module.l3router.arp_cycle_time", sdn.l3router.arp_cycle_time)?;
+    sdn.l3router.arp_complete_timeout =
+        duration("module.l3router.arp_complete_timeout", sdn.l3router.arp_complete_timeout)?;
+    sdn.l3router.arp_incomplete_timeout =
+        duration("module.l3router.arp_incomplete_timeout", sdn.l3router.arp_incomplete_timeout)?;
+    if sdn.l3router.arp_cycle_time < std::time::Duration::from_millis(100) {
+        return Err("module.l3router.arp_cycle_time: at least 0.1 seconds".into());
+    }
     sdn.vxlan.prepush = flag("module.vxlancast.prepush", sdn.vxlan.prepush)?;
     sdn.vxlan.learning = flag("module.vxlancast.learning", sdn.vxlan.learning)?;
     let vx_secs = |key: &str, default: u64| secs(key).map(|v| v.map_or(default, u64::from));
@@ -179,6 +204,15 @@ pub fn sdn_config(config: &Config, startup: &[&str]) -> Result<vlcp::sdn::config
         tracing::warn!("module.vxlancast: only prepush is built; learning is ignored and prepush stays on");
     }
     Ok(sdn.with_dependencies())
+}
+
+/// A non-negative number of seconds (int or float literal text).
+fn seconds(v: &str) -> Option<std::time::Duration> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(std::time::Duration::from_secs_f64)
 }
 
 /// The SDN controller: OpenFlow listener (`module.openflowserver.url`, default
@@ -220,4 +254,31 @@ pub async fn start_sdn(
         feed.abort();
         Ok(())
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn learning_and_arp_timers_are_read_with_the_original_names() {
+        let text = "module.l2switch.learning = True\nmodule.l2switch.learntimeout = 120\n\
+                    module.l3router.arp_cycle_time = 2.5\nmodule.l3router.arp_complete_timeout = 10\n\
+                    module.l3router.arp_incomplete_timeout = 20\n";
+        let cfg = Config::parse(text).unwrap();
+        let sdn = sdn_config(&cfg, &["l2switch", "l3router"]).unwrap();
+        assert!(sdn.l2switch.learning && sdn.l2switch.nxlearn);
+        assert_eq!(sdn.l2switch.learn_timeout, 120);
+        assert_eq!(sdn.l3router.arp_cycle_time, Duration::from_millis(2500));
+        assert_eq!(sdn.l3router.arp_complete_timeout, Duration::from_secs(10));
+        assert_eq!(sdn.l3router.arp_incomplete_timeout, Duration::from_secs(20));
+        let defaults = sdn_config(&Config::parse("").unwrap(), &["l2switch"]).unwrap();
+        assert!(!defaults.l2switch.learning, "prepush stays the default");
+        assert_eq!(defaults.l2switch.learn_timeout, 300);
+        assert_eq!(defaults.l3router.arp_cycle_time, Duration::from_secs(5));
+        let bad = Config::parse("module.l2switch.learntimeout = 100000\n").unwrap();
+        assert!(sdn_config(&bad, &["l2switch"]).unwrap_err().contains("learntimeout"));
+    }
 }

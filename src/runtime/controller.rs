@@ -18,6 +18,11 @@
 //! [`SdnController::computed`] shares what the last recompute of each switch produced (flows,
 //! owners, ports) with readers such as the trace API (`sdn::trace`).
 //!
+//! With l3router on, the same task runs the ARP cycle of next hops that are not logical ports
+//! ([`crate::sdn::nexthop`]): every `module.l3router.arp_cycle_time` (and at once when a switch
+//! gets a new one) it sends the due ARP requests as packet-outs, and ARP replies that come up as
+//! packet-ins update the switch's resolved MACs; a change recomputes the switch's flows.
+//!
 //! ```no_run
 //! # async fn demo(of: std::sync::Arc<vlcp::runtime::ofswitch::Controller>,
 //! #               ovsdb: vlcp::runtime::ovsdb::OvsdbClient) {
@@ -33,13 +38,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::objectdb::{Notification, ObjectDb, TxnError};
-use crate::openflow::{FlowStatsRequest, Message, PacketOut, PortNo};
+use crate::openflow::{FlowStatsRequest, Message, OxmField, PacketIn, PacketOut, PortNo};
 use crate::ovsdb::view::View;
 use crate::runtime::ofswitch::{Controller, Datapath, DatapathEvent};
 use crate::runtime::ovsdb::OvsdbClient;
@@ -50,7 +55,9 @@ use crate::sdn::flow::{FlowError, FlowTable};
 use crate::sdn::flowsync;
 use crate::sdn::from_model;
 use crate::sdn::input::{ModelSnapshot, OvsInterface, SwitchIdentity, SwitchInput};
-use crate::sdn::stages::{Pipeline, PipelineError};
+use crate::sdn::ioprocessing::REG_IN_NET;
+use crate::sdn::nexthop::{self, ArpTable};
+use crate::sdn::stages::{Module, Pipeline, PipelineError};
 use crate::sdn::trace::SwitchView;
 
 /// Why the controller cannot start.
@@ -79,6 +86,10 @@ pub struct SwitchStatus {
     pub answered: u64,
     /// Flows of the last recompute dropped because another object wanted the same flow.
     pub conflicts: usize,
+    /// l3router: ARP requests sent for next hops that are not logical ports.
+    pub arp_requests: u64,
+    /// l3router: next hops that are not logical ports, resolved now (`network/ip` → MAC).
+    pub neighbors: Vec<String>,
 }
 
 /// Status of every connected datapath, by datapath id.
@@ -291,6 +302,10 @@ struct Switch {
     installed: Option<FlowTable>,
     dirty: bool,
     status: SwitchStatus,
+    /// l3router: the ARP state of next hops that are not logical ports.
+    arp: ArpTable,
+    /// A new ARP target appeared: run its cycle now instead of at the next tick.
+    arp_due: bool,
 }
 
 struct Worker {
@@ -347,8 +362,16 @@ impl Worker {
         }
         let mut digest = self.ovsdb.with_view(view_digest);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
+        let routing = self.config.enabled(Module::L3Router);
+        let cycle = self.config.l3router.arp_cycle_time.max(Duration::from_millis(100));
+        let mut arp_tick = tokio::time::interval(if routing { cycle } else { Duration::from_secs(3600) });
+        arp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.reconcile_dirty().await;
+            if routing && self.switches.values().any(|s| s.arp_due) {
+                self.arp_cycle(true).await;
+                self.reconcile_dirty().await;
+            }
             let ovsdb = self.ovsdb.clone();
             let last = digest.clone();
             let ovsdb_change =
@@ -380,6 +403,7 @@ impl Worker {
                     self.mark_all_dirty();
                 }
                 _ = retry.tick() => {}
+                _ = arp_tick.tick(), if routing => self.arp_cycle(false).await,
             }
         }
     }
@@ -393,6 +417,8 @@ impl Worker {
             installed: None,
             dirty: true,
             status: SwitchStatus::default(),
+            arp: ArpTable::default(),
+            arp_due: false,
         };
         self.switches.insert(id, sw);
         self.publish();
@@ -433,6 +459,9 @@ impl Worker {
                 }
             }
             DatapathEvent::PacketIn { datapath_id, packet_in } => {
+                if self.arp_reply(datapath_id, &packet_in) {
+                    return;
+                }
                 let Some(sw) = self.switches.get_mut(&datapath_id) else { return };
                 let Some(in_port) = packet_in.in_port() else { return };
                 match compute::packet_in(&self.config, &sw.input, in_port.0, &packet_in.data) {
@@ -462,6 +491,70 @@ impl Worker {
         }
     }
 
+    /// An ARP reply from a next hop the router resolves: records it (a new MAC recomputes the
+    /// switch) and returns true; false for every other packet.
+    fn arp_reply(&mut self, datapath_id: u64, packet_in: &PacketIn) -> bool {
+        if !self.config.enabled(Module::L3Router) {
+            return false;
+        }
+        let Some(sw) = self.switches.get_mut(&datapath_id) else { return false };
+        let netid = packet_in
+            .matches
+            .fields
+            .iter()
+            .find(|o| o.field() == OxmField::reg(REG_IN_NET))
+            .and_then(|o| o.value_u64())
+            .and_then(|v| u16::try_from(v).ok());
+        let Some((target, mac)) = nexthop::parse_reply(&sw.input, netid, &packet_in.data) else {
+            return false;
+        };
+        if sw.arp.answer(&target, mac, Instant::now()) {
+            tracing::info!(
+                "datapath {datapath_id:#018x}: next hop {} on {} is at {}",
+                target.ip,
+                target.network,
+                crate::sdn::input::format_mac(&mac)
+            );
+            sw.dirty = true;
+            sw.status.synced = false;
+            self.publish();
+        }
+        true
+    }
+
+    /// One ARP cycle on every switch (`only_due`: only switches with a new target): expire and
+    /// ask, as [`ArpTable::cycle`] decides.
+    async fn arp_cycle(&mut self, only_due: bool) {
+        let now = Instant::now();
+        let mac = self.config.l3router.router_mac;
+        let mut changed = false;
+        for (id, sw) in self.switches.iter_mut() {
+            if only_due && !sw.arp_due {
+                continue;
+            }
+            sw.arp_due = false;
+            let targets = nexthop::targets(&sw.input);
+            let (ask, expired) = sw.arp.cycle(now, &targets, &self.config.l3router);
+            if expired {
+                tracing::info!("datapath {id:#018x}: a next hop stopped answering ARP; its routes go");
+                sw.dirty = true;
+                sw.status.synced = false;
+                changed = true;
+            }
+            for t in ask {
+                let Some(out) = nexthop::request_packet_out(&self.pipeline, &t, mac) else { continue };
+                match sw.dp.send(Message::PacketOut(out)).await {
+                    Ok(()) => sw.status.arp_requests += 1,
+                    Err(e) => tracing::warn!("datapath {id:#018x}: ARP request for {} failed: {e}", t.ip),
+                }
+            }
+            changed |= sw.status.arp_requests > 0;
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
     async fn reconcile_dirty(&mut self) {
         if !self.ovsdb.is_synced() {
             return;
@@ -481,6 +574,19 @@ impl Worker {
         let bound = self.ovsdb.with_view(|v| bridge_view(v, id));
         let (identity, ifaces) = bound.unwrap_or_default();
         sw.input = bind(&model, &identity, &ifaces, &mut sw.ids);
+        if self.config.enabled(Module::L3Router) {
+            let targets = nexthop::targets(&sw.input);
+            sw.arp_due |= targets.iter().any(|t| !sw.arp.knows(t));
+            // Only targets of this model: a next hop that became a logical port is the model's.
+            sw.input.neighbors = sw.arp.neighbors();
+            sw.input.neighbors.retain(|k, _| targets.iter().any(|t| t.key() == *k));
+            sw.status.neighbors = sw
+                .input
+                .neighbors
+                .iter()
+                .map(|((n, ip), m)| format!("{n}/{ip}={}", crate::sdn::input::format_mac(m)))
+                .collect();
+        }
         sw.status.bridge = (!identity.bridge.is_empty()).then(|| identity.bridge.clone());
         sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
         let entries = compute::entries(&self.pipeline, &self.config, &sw.input);

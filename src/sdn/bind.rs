@@ -160,7 +160,7 @@ pub fn bind(
 
     let routers = super::l3router::router_views(model, &networks);
     let vxlan = super::vxlan::bind(model, switch, &networks, &port_views);
-    SwitchInput { networks, ports: port_views, physical_ports, routers, vxlan }
+    SwitchInput { networks, ports: port_views, physical_ports, routers, vxlan, neighbors: Default::default() }
 }
 
 #[cfg(test)]

@@ -38,7 +38,10 @@ pub fn default_flows(pipeline: &Pipeline, cfg: &SdnConfig) -> Vec<FlowEntry> {
                 .iter()
                 .find(|r| r.name == t.name && cfg.enabled(r.module))
                 .map_or(Module::IoProcessing, |r| r.module);
-            let f = FlowEntry::new(module, Owner::Pipeline, t.name, 0);
+            let mut f = FlowEntry::new(module, Owner::Pipeline, t.name, 0);
+            if t.name == "l2output" && cfg.enabled(Module::L2Switch) && cfg.l2switch.learning {
+                f = f.actions(l2switch::learning_lookup(pipeline));
+            }
             let continues =
                 t.name != "ingress" && t.name != "egress" && pipeline.default_next(t.name).is_some();
             if continues { f.goto_next() } else { f }
@@ -50,10 +53,16 @@ pub fn default_flows(pipeline: &Pipeline, cfg: &SdnConfig) -> Vec<FlowEntry> {
 pub fn entries(pipeline: &Pipeline, cfg: &SdnConfig, input: &SwitchInput) -> Vec<FlowEntry> {
     let mut out = default_flows(pipeline, cfg);
     out.extend(ioprocessing::ingress_flows(input));
-    out.extend(ioprocessing::egress_flows(input));
+    let learning = cfg.enabled(Module::L2Switch) && cfg.l2switch.learning;
+    out.extend(ioprocessing::egress_flows(input, learning));
     if cfg.enabled(Module::L2Switch) {
         out.extend(l2switch::input_flows());
-        out.extend(l2switch::output_flows(input));
+        if cfg.l2switch.learning {
+            out.extend(l2switch::learning_input_flows(pipeline, &cfg.l2switch, input));
+            out.extend(l2switch::learning_egress_flows(input));
+        } else {
+            out.extend(l2switch::output_flows(input));
+        }
     }
     let with_arp = cfg.enabled(Module::ArpResponder);
     if with_arp {

@@ -2,6 +2,7 @@
 //! (`module.<name>.<key>` in vlcp.conf). Which modules are enabled decides the tables.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use super::input::Mac;
 use super::stages::Module;
@@ -12,8 +13,20 @@ pub const DEFAULT_ROUTER_MAC: Mac = [0x1a, 0x23, 0x67, 0x59, 0x63, 0x33];
 /// `module.l2switch.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct L2SwitchConfig {
-    /// `learning` (False): prepush the MAC → port flows. Learning is a later slice.
+    /// `learning` (False): False prepushes the MAC → port flows; True learns them with OVS's
+    /// `learn` action into `l2learning` (see [`crate::sdn::l2switch`]).
     pub learning: bool,
+    /// `nxlearn` (True): learn in the switch (`learn` action). Controller learning by packet-in
+    /// (`nxlearn = False`) is not built; the daemon logs it and learns in the switch.
+    pub nxlearn: bool,
+    /// `learntimeout` (300 s): idle timeout of a learned MAC → port flow.
+    pub learn_timeout: u16,
+}
+
+impl Default for L2SwitchConfig {
+    fn default() -> L2SwitchConfig {
+        L2SwitchConfig { learning: false, nxlearn: true, learn_timeout: 300 }
+    }
 }
 
 /// `module.arpresponder.*`.
@@ -54,10 +67,16 @@ pub struct L3RouterConfig {
     /// `inroutermac` ('1a:23:67:59:63:33'): the MAC of every virtual router interface. Keep it
     /// equal to `module.icmpresponder.inroutermac`, which answers ARP for gateways.
     pub router_mac: Mac,
-    /// `arp_cycle_time` (5 s): how often unresolved next hops are asked for again.
-    pub arp_cycle_time: u32,
-    /// `arp_complete_timeout` (30 s): a resolved next hop is asked for again after this long.
-    pub arp_complete_timeout: u32,
+    /// `arp_cycle_time` (5 s): the ARP cycle of next hops that are not logical ports; every
+    /// cycle, unresolved ones and resolved ones due for a refresh are asked for.
+    pub arp_cycle_time: Duration,
+    /// `arp_complete_timeout` (30 s): a resolved next hop is asked for again (every cycle) once
+    /// its answer is this old.
+    pub arp_complete_timeout: Duration,
+    /// `arp_incomplete_timeout` (60 s): how long a resolved next hop that stopped answering keeps
+    /// its MAC after `arp_complete_timeout`; then its route flows go (packets are dropped) until
+    /// it answers again.
+    pub arp_incomplete_timeout: Duration,
 }
 
 /// `module.vxlancast.*`.
@@ -104,7 +123,7 @@ impl Default for SdnConfig {
                 Module::DhcpServer,
                 Module::IcmpResponder,
             ],
-            l2switch: L2SwitchConfig { learning: false },
+            l2switch: L2SwitchConfig::default(),
             arp: ArpConfig { broadcast_only: true, disable_others: false },
             dhcp: DhcpConfig {
                 server_address: Ipv4Addr::new(169, 254, 169, 254),
@@ -117,8 +136,9 @@ impl Default for SdnConfig {
             vxlan: VxlanConfig::default(),
             l3router: L3RouterConfig {
                 router_mac: DEFAULT_ROUTER_MAC,
-                arp_cycle_time: 5,
-                arp_complete_timeout: 30,
+                arp_cycle_time: Duration::from_secs(5),
+                arp_complete_timeout: Duration::from_secs(30),
+                arp_incomplete_timeout: Duration::from_secs(60),
             },
         }
     }

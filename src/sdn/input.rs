@@ -250,6 +250,9 @@ pub struct SwitchInput {
     /// vxlancast: other hosts and remote ports of the VXLAN networks here.
     pub vxlan: super::vxlan::VxlanView,
     pub routers: Vec<RouterView>,
+    /// l3router: next hops that are not logical ports, resolved by ARP at runtime (not from the
+    /// model: the controller fills this after binding; see [`crate::sdn::nexthop`]).
+    pub neighbors: super::nexthop::Neighbors,
 }
 
 impl SwitchInput {

@@ -76,11 +76,14 @@ pub fn ingress_flows(input: &SwitchInput) -> Vec<FlowEntry> {
     out
 }
 
-/// The egress flows: per-port output and per-network flood.
-pub fn egress_flows(input: &SwitchInput) -> Vec<FlowEntry> {
+/// The egress flows: per-port output and per-network flood. With `check_network` (l2switch
+/// learning mode) a port's output flow also matches its network in REG5, so a learned entry
+/// that outlived its port can never send into another network through a reused port number.
+pub fn egress_flows(input: &SwitchInput, check_network: bool) -> Vec<FlowEntry> {
     let mut out = Vec::new();
     for p in &input.ports {
         let owner = Owner::Port(p.id.clone());
+        let net = check_network.then(|| Oxm::reg(REG_OUT_NET, u32::from(p.netid)));
         out.push(
             FlowEntry::new(M, owner.clone(), "egress", PRIO_IN_PORT)
                 .with(Oxm::in_port(PortNo(p.ofport)))
@@ -88,11 +91,11 @@ pub fn egress_flows(input: &SwitchInput) -> Vec<FlowEntry> {
                 .with(Oxm::reg_masked(REG_FLAGS, FLAG_ALLOW_IN_PORT, FLAG_ALLOW_IN_PORT))
                 .actions([Action::output(PortNo::IN_PORT)]),
         );
-        out.push(
-            FlowEntry::new(M, owner, "egress", PRIO_PORT)
-                .with(Oxm::reg(REG_OUT_PORT, p.ofport))
-                .actions([Action::output(PortNo(p.ofport))]),
-        );
+        let mut f = FlowEntry::new(M, owner, "egress", PRIO_PORT).with(Oxm::reg(REG_OUT_PORT, p.ofport));
+        if let Some(net) = net {
+            f = f.with(net);
+        }
+        out.push(f.actions([Action::output(PortNo(p.ofport))]));
     }
     for net in &input.networks {
         let mut actions: Vec<Action> =

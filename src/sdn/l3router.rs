@@ -18,7 +18,9 @@
 //! Hosts are every logical port of a routed subnet in the model, not only the ones bound on this
 //! switch, so a routed packet for a remote port leaves through the network's flood (tunnels,
 //! physical ports). Next hops are resolved from the model's logical ports; a next hop that no
-//! logical port has (an external gateway) gets no route flow until it is resolved.
+//! logical port has (an external gateway, a router behind a physical port) is resolved by ARP
+//! ([`crate::sdn::nexthop`]) and gets its route flow only while [`SwitchInput::neighbors`] has
+//! its MAC: until then packets to it are dropped.
 //!
 //! Binding support: [`reachable_networks`] (networks a router connects to a bound one get a
 //! per-switch id too) and [`router_views`] (the per-switch router view).
@@ -37,6 +39,7 @@ use super::input::{
     Mac, ModelSnapshot, NetworkView, RouterHost, RouterInterfaceView, RouterView, SwitchInput,
 };
 use super::ioprocessing::{PRIO_PORT, REG_IN_NET, REG_OUT_NET};
+use super::nexthop::Neighbors;
 use super::stages::Module;
 
 /// `ETH_TYPE_IP`.
@@ -130,9 +133,10 @@ pub struct NextHop<'a> {
 }
 
 /// The static routes of `r` (its `routes`, then a default route through the gateway of every
-/// external subnet), each with the interface whose subnet holds the next hop. Routes whose next
+/// external subnet), each with the interface whose subnet holds the next hop and its MAC: a
+/// logical port's from the model, else the ARP-resolved one in `neighbors`. Routes whose next
 /// hop is in no connected subnet are left out, as in the original.
-pub fn next_hops(r: &RouterView) -> Vec<NextHop<'_>> {
+pub fn next_hops<'a>(r: &'a RouterView, neighbors: &Neighbors) -> Vec<NextHop<'a>> {
     let external = r
         .interfaces
         .iter()
@@ -145,6 +149,7 @@ pub fn next_hops(r: &RouterView) -> Vec<NextHop<'_>> {
         .filter_map(|(destination, via)| {
             let interface = r.interfaces.iter().find(|i| i.cidr.contains(via))?;
             let mac = interface.hosts.iter().find(|h| h.ip == via).map(|h| h.mac);
+            let mac = mac.or_else(|| neighbors.get(&(interface.network.clone(), via)).copied());
             Some(NextHop { destination, via, interface, mac })
         })
         .collect()
@@ -163,7 +168,7 @@ pub fn flows(input: &SwitchInput, cfg: &SdnConfig) -> Vec<FlowEntry> {
     for r in &input.routers {
         let owner = Owner::Router(r.id.clone());
         let in_nets: BTreeSet<u16> = r.interfaces.iter().map(|i| i.netid).collect();
-        let hops = next_hops(r);
+        let hops = next_hops(r, &input.neighbors);
         for &netid in &in_nets {
             out.push(
                 ip_flow(owner.clone(), "l3input", PRIO_TO_ROUTER, netid)
@@ -221,6 +226,7 @@ pub fn flows(input: &SwitchInput, cfg: &SdnConfig) -> Vec<FlowEntry> {
             }
         }
     }
+    out.extend(super::nexthop::flows(input, cfg));
     out
 }
 

@@ -144,7 +144,7 @@ fn a_network_reached_through_a_router_gets_an_id_and_remote_hosts() {
     let hosts: Vec<&str> = rb.hosts.iter().map(|h| h.port.as_str()).collect();
     assert_eq!(hosts, ["pb", "px", "pn"], "every port of the subnet, bound here or not");
     // Next hops: pn is known, .2.99 is not, .9.9 is in no connected subnet.
-    let hops = next_hops(r);
+    let hops = next_hops(r, &Default::default());
     assert_eq!(hops.len(), 2);
     assert_eq!(hops[0].mac, Some([2, 0, 0, 0, 0, 4]));
     assert_eq!(hops[1].mac, None);
@@ -165,7 +165,7 @@ fn external_subnet_gives_a_default_route_through_its_gateway() {
         ip: None,
     });
     let inp = input(&m, &[("pa", 1)]);
-    let hops = next_hops(&inp.routers[0]);
+    let hops = next_hops(&inp.routers[0], &Default::default());
     let default = hops.iter().find(|h| h.destination.prefix() == 0).expect("default route");
     assert_eq!(default.via, ip("198.18.3.1"));
     assert_eq!(default.interface.id, "re");

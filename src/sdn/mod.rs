@@ -10,7 +10,8 @@
 //! - [`bind`]: ioprocessing's binding of OVS interfaces to logical/physical ports, network ids;
 //! - [`flow`]: flows as data ([`flow::FlowEntry`] in stage names), checks, cookies with provenance;
 //! - one module per stage owner: [`ioprocessing`] (+ [`drivers`] vlan/vxlan/native/local),
-//!   [`l2switch`], [`arp`], [`dhcp`], [`icmp`], [`l3router`],
+//!   [`l2switch`], [`arp`], [`dhcp`], [`icmp`], [`l3router`] (+ [`nexthop`], ARP resolution of
+//!   next hops that are not logical ports),
 //!   [`vxlan`] (vxlancast: hosts joined by tunnels);
 //! - [`compute`]: all of them together, the desired flow table of a switch, packet-in answers;
 //! - [`flowsync`]: desired against installed, the minimal FlowMods;
@@ -30,6 +31,7 @@ pub mod input;
 pub mod ioprocessing;
 pub mod l2switch;
 pub mod l3router;
+pub mod nexthop;
 pub mod stages;
 pub mod trace;
 pub mod vxlan;

@@ -296,3 +296,154 @@ mod prop {
         }
     }
 }
+
+fn learning_cfg() -> SdnConfig {
+    let mut cfg = SdnConfig::default();
+    cfg.l2switch.learning = true;
+    cfg.l2switch.learn_timeout = 120;
+    cfg
+}
+
+#[test]
+fn learning_mode_learns_in_l2input_and_looks_up_l2learning() {
+    use super::l2switch::{LEARNED_COOKIE, PRIO_LEARN};
+    use crate::openflow::{Action, Instruction, LearnDst, NX_IN_PORT, NxAction, OxmField};
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let t = compute::desired(&p, &cfg, &input()).unwrap();
+    let listing = t.listing(&p);
+    // No prepushed MAC → port flows.
+    assert!(!listing.iter().any(|l| l.starts_with("l2output 100")), "{listing:#?}");
+    let learning = p.id("l2learning").unwrap();
+    let l2input = p.id("l2input").unwrap();
+    let learn = t
+        .flows
+        .iter()
+        .find(|(k, _)| k.table == l2input && k.priority == PRIO_LEARN)
+        .map(|(_, b)| b)
+        .expect("the learn flow");
+    // Only frames from logical ports learn.
+    assert_eq!(learn.matches.fields.len(), 1);
+    assert_eq!(learn.matches.fields[0].field(), OxmField::reg(7));
+    let Instruction::ApplyActions(acts) = &learn.instructions[0] else { panic!("{learn:?}") };
+    let Action::Nx(NxAction::Learn(l)) = &acts[0] else { panic!("{acts:?}") };
+    assert_eq!((l.table_id, l.idle_timeout, l.hard_timeout, l.cookie), (learning, 120, 0, LEARNED_COOKIE));
+    assert!(!super::flow::Cookie(l.cookie).is_ours(), "flowsync must leave learned flows alone");
+    let dsts: Vec<_> = l.specs.iter().map(|s| (s.n_bits, s.dst.clone())).collect();
+    let f = |field, ofs| crate::openflow::FieldSlice::new(field, ofs);
+    assert_eq!(
+        dsts,
+        [
+            (32, LearnDst::Match(f(OxmField::reg(5), 0))),
+            (48, LearnDst::Match(f(OxmField::NXM_OF_ETH_DST, 0))),
+            (16, LearnDst::Load(f(OxmField::reg(6), 0))),
+            (16, LearnDst::Load(f(OxmField::reg(6), 16))),
+        ]
+    );
+    assert_eq!(learn.instructions[1], Instruction::GotoTable(p.id("arp").unwrap()));
+    // The l2output default looks the destination up, then goes on to egress.
+    let l2output = p.id("l2output").unwrap();
+    let default = t.flows.iter().find(|(k, _)| k.table == l2output && k.priority == 0).unwrap().1;
+    assert_eq!(
+        default.instructions,
+        [
+            Instruction::ApplyActions(vec![Action::Nx(NxAction::ResubmitTable {
+                in_port: NX_IN_PORT,
+                table: learning
+            })]),
+            Instruction::GotoTable(p.id("egress").unwrap()),
+        ]
+    );
+    // Flooding within the network stays (unknown destinations).
+    assert_eq!(listing.iter().filter(|l| l.starts_with("egress 50")).count(), 2);
+    // A port's output also checks its network: a stale learned entry cannot cross networks.
+    let outputs: Vec<_> = listing.iter().filter(|l| l.starts_with("egress 100")).collect();
+    assert_eq!(outputs.len(), 3, "{outputs:#?}");
+    assert!(outputs.iter().any(|l| l.contains("NXM_NX_REG5=00000002,NXM_NX_REG6=00000003")), "{outputs:#?}");
+    assert!(outputs.iter().all(|l| l.contains("NXM_NX_REG5=")), "{outputs:#?}");
+}
+
+#[test]
+fn learned_flows_survive_a_resync() {
+    use super::flowsync;
+    use super::l2switch::{LEARNED_COOKIE, PRIO_LEARNED};
+    use crate::openflow::{Instruction, Match, Oxm};
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let desired = compute::desired(&p, &cfg, &input()).unwrap();
+    // What a flow-stats read after a reconnect shows: ours plus one learned flow.
+    let mut installed = desired.clone();
+    let m = Match::new().with(Oxm::reg(5, 1)).with(Oxm::eth_dst([2, 0, 0, 0, 0, 1]));
+    installed.insert_reported(
+        p.id("l2learning").unwrap(),
+        PRIO_LEARNED,
+        LEARNED_COOKIE,
+        &m,
+        Vec::<Instruction>::new(),
+    );
+    assert!(flowsync::plan(&installed, &desired).is_empty(), "a learned flow was deleted");
+}
+
+#[test]
+fn prepush_and_learning_differ_only_in_l2() {
+    let p = compute::pipeline(&SdnConfig::default()).unwrap();
+    let prepush = compute::desired(&p, &SdnConfig::default(), &input()).unwrap().listing(&p);
+    let learning = compute::desired(&p, &learning_cfg(), &input()).unwrap().listing(&p);
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|l| !b.contains(l)).cloned().collect()
+    };
+    let gone = only(&prepush, &learning);
+    let added = only(&learning, &prepush);
+    assert!(gone.iter().all(|l| l.starts_with("l2output") || l.starts_with("egress 100")), "{gone:#?}");
+    assert_eq!(gone.len(), 7, "3 MAC flows, the plain default, 3 port outputs: {gone:#?}");
+    assert_eq!(added.len(), 5, "the learn flow, the lookup default, 3 port outputs: {added:#?}");
+}
+
+#[test]
+fn learning_mode_learns_behind_vlan_and_native_ports_but_not_tunnels() {
+    let mut inp = SwitchInput::default();
+    for (i, (kind, phys)) in
+        [(NetworkType::Vlan, "pv"), (NetworkType::Native, "pn"), (NetworkType::Vxlan, "px")]
+            .into_iter()
+            .enumerate()
+    {
+        let netid = i as u16 + 1;
+        inp.networks.push(NetworkView {
+            id: format!("n{netid}"),
+            netid,
+            physical_network: phys.into(),
+            kind,
+            segment: Some(100 + u32::from(netid)),
+            dhcp: DhcpSettings::default(),
+            subnets: Vec::new(),
+        });
+        inp.physical_ports.push(PhysicalPortView {
+            name: format!("{phys}0"),
+            ofport: 10 + u32::from(netid),
+            physical_network: phys.into(),
+            kind,
+        });
+    }
+    let cfg = learning_cfg();
+    let p = compute::pipeline(&cfg).unwrap();
+    let listing = compute::desired(&p, &cfg, &inp).unwrap().listing(&p);
+    let learn: Vec<_> = listing.iter().filter(|l| l.starts_with("l2input 10 ")).collect();
+    assert_eq!(learn.len(), 3, "logical ports, pv0 and pn0: {learn:#?}");
+    assert!(learn.iter().any(|l| l.contains("IN_PORT=0000000b")), "{learn:#?}");
+    assert!(learn.iter().any(|l| l.contains("IN_PORT=0000000c")), "{learn:#?}");
+    assert!(!learn.iter().any(|l| l.contains("IN_PORT=0000000d")), "the tunnel is not learned: {learn:#?}");
+    let out: Vec<_> = listing.iter().filter(|l| l.starts_with("egress 100 ")).collect();
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let vlan = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000b")).unwrap();
+    assert!(
+        vlan.contains("NXM_NX_REG5=00000001")
+            && vlan.contains("push_vlan")
+            && vlan.contains("output:PortNo(0xb)"),
+        "{vlan}"
+    );
+    let native = out.iter().find(|l| l.contains("NXM_NX_REG6=0000000c")).unwrap();
+    assert!(
+        native.contains("NXM_NX_REG5=00000002") && native.ends_with("apply(output:PortNo(0xc)) (l2switch)"),
+        "{native}"
+    );
+}
