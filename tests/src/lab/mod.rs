@@ -25,7 +25,7 @@ mod twohost;
 
 pub use cmd::{LabError, Result, free_port, run, run_ok, wait_until};
 pub use daemon::{VlcpDaemon, workspace_bin};
-pub use docker::Dockerd;
+pub use docker::{Dockerd, DockerdOpts};
 pub use netns::Netns;
 pub use ovs::{Endpoint, EndpointOpts, Ovs};
 pub use services::{Redis, ZooKeeper};
