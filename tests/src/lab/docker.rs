@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::cmd::{LabError, Result, run, run_ok, stop_pid, wait_until};
+use super::cmd::{LabError, Result, run, run_ok, stop_pid, stop_pid_within, wait_until};
 use super::netns::Netns;
 
 /// The image every lab engine has.
@@ -111,11 +111,12 @@ impl Dockerd {
         .map_err(|e| LabError::new(format!("{e}\n{}", self.log_tail(20))))
     }
 
-    /// Stops the engine cleanly (SIGTERM: it stops its containers) and leaves it stopped; its
-    /// data-root, containers and networks stay for [`Dockerd::start_again`].
+    /// Stops the engine cleanly (SIGTERM: it stops its containers, each within its stop timeout,
+    /// 10 s unless `--stop-timeout` says otherwise) and leaves it stopped; its data-root,
+    /// containers and networks stay for [`Dockerd::start_again`]. SIGKILL only after 60 s.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            stop_pid(c.id());
+            stop_pid_within(c.id(), Duration::from_secs(60));
             let _ = c.wait();
         }
         let _ = std::fs::remove_file(self.socket());
@@ -205,6 +206,11 @@ impl Dockerd {
     /// The pid of dockerd.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// dockerd's whole log (every run of this engine).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
     }
 
     /// The tail of dockerd's log, for diagnostics.

@@ -9,7 +9,7 @@
 #![allow(dead_code)] // each suite uses its own part
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -138,9 +138,16 @@ impl Host {
         let log = self.daemon_log();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let flows = self.ovs.ofctl_br("dump-flows", BRIDGE, &[]).unwrap_or_default();
+        let dlog = self.dockerd.log_text();
+        let errors: Vec<&str> = dlog.lines().filter(|l| l.contains("level=error")).collect();
+        let vlcp_errors: Vec<&str> =
+            log.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
         format!(
-            "--- vlcp log ---\n{}\n--- dockerd log ---\n{}\n--- flows ---\n{flows}",
+            "--- vlcp log ---\n{}\n--- vlcp warnings and errors ---\n{}\n--- dockerd errors ---\n{}\n\
+             --- dockerd log ---\n{}\n--- flows ---\n{flows}",
             tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            vlcp_errors.join("\n"),
+            errors.join("\n"),
             self.dockerd.log_tail(20)
         )
     }
@@ -234,7 +241,7 @@ impl Host {
 
     /// One ping from inside container `c` (the host's iputils ping in its network namespace).
     pub fn ping(&self, c: &str, ip: &str) -> bool {
-        ping_cmd(self.pid(c), ip, 1, "0.2", "1").status().is_ok_and(|s| s.success())
+        ping_cmd(self.pid(c), ip, 1, "0.2", "1").stdout(Stdio::null()).status().is_ok_and(|s| s.success())
     }
 
     /// Pings from `c` until a reply or `limit`; the time to the first reply.
@@ -242,7 +249,7 @@ impl Host {
         let pid = self.pid(c);
         let start = Instant::now();
         while start.elapsed() < limit {
-            if ping_cmd(pid, ip, 1, "0.2", "0.3").status().is_ok_and(|s| s.success()) {
+            if ping_cmd(pid, ip, 1, "0.2", "0.3").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
                 return Some(start.elapsed());
             }
         }
@@ -359,8 +366,8 @@ fn ping_cmd(pid: u32, ip: &str, count: u32, interval: &str, wait: &str) -> Comma
         .arg(pid.to_string())
         .arg("-n")
         .args(["ping", "-n", "-q", "-c", &count.to_string(), "-i", interval, "-W", wait, ip])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
