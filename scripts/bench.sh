@@ -4,11 +4,15 @@
 # with its embedded store, management API, OpenFlow controller and Docker plugin socket), and one
 # markdown table of everything on stdout (also written to --out).
 #
-# Usage: scripts/bench.sh [--endpoints N] [--keep N] [--concurrency C] [--no-micro] [--out FILE]
+# Usage: scripts/bench.sh [--endpoints N] [--keep N] [--concurrency C] [--no-micro] [--docker]
+#                        [--out FILE]
 #   --endpoints N    churn: full endpoint lifecycles (default 1000)
 #   --keep N         scale: endpoints held up while churning 200 more (default 1000; 0 skips)
 #   --concurrency C  endpoints in flight (default 8)
 #   --no-micro       skip the cargo micro benchmarks
+#   --docker         also `docker run` on a vlcp network vs Docker's bridge (the e2e benchmark
+#                    heavy_bench_docker_run_vlcp_vs_bridge: a lab dockerd, debug binaries;
+#                    VLCP_BENCH_RUNS runs per driver, default 20)
 #   --out FILE       also write the table here (default target/bench/results.md)
 # Needs root (network namespaces, veths), Open vSwitch, curl, python3. Everything it starts is
 # stopped and removed on exit, also on Ctrl-C. Exit status: 0, or 1 when a vlcp-bench run failed
@@ -20,6 +24,7 @@ ENDPOINTS=1000
 KEEP=1000
 CONC=8
 MICRO=1
+DOCKER=0
 OUT="$ROOT/target/bench/results.md"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,8 +32,9 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=$2; shift 2 ;;
         --concurrency) CONC=$2; shift 2 ;;
         --no-micro) MICRO=0; shift ;;
+        --docker) DOCKER=1; shift ;;
         --out) OUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -227,6 +233,13 @@ print("| area | figure | value |\n|---|---|---|")
 print("\n".join(rows))
 PY
 cp "$WORK"/run-*.json "$(dirname "$OUT")/" 2>/dev/null || true
+if [ "$DOCKER" = 1 ]; then
+    log "docker run on vlcp vs Docker's bridge (tests/tests/bench_docker_run.rs)"
+    (cd "$ROOT" && cargo build -q --workspace --bins \
+        && cargo nextest run -p vlcp-e2e --test bench_docker_run --no-capture 2>/dev/null) \
+        | grep -E '^(\||docker run|ratio|plugin)' | sed 's/^docker run/\n### docker run/' >>"$OUT" \
+        || { log "the docker run benchmark failed"; RC=1; }
+fi
 cat "$OUT"
 log "table written to $OUT"
 exit $RC

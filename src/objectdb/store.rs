@@ -46,6 +46,19 @@ pub enum StoreError {
         /// The client error.
         source: zookeeper_client::Error,
     },
+    /// The store could not be reached for the whole retry window (the server is down or has no
+    /// quorum): the request was retried across connection loss until the window ran out.
+    #[error("{backend}: {op}: store unreachable for {waited_secs} s (last error: {last})")]
+    Unreachable {
+        /// The backend (`zookeeper`).
+        backend: &'static str,
+        /// The operation that gave up.
+        op: &'static str,
+        /// How long it retried.
+        waited_secs: u64,
+        /// The client's last error.
+        last: String,
+    },
     /// A Redis command failed.
     #[error("redis: {op}: {source}")]
     Redis {

@@ -179,6 +179,16 @@ impl Shared {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
+                // The window ran out on a connection problem: say so, not just the last symptom
+                // ("session expired" after a long outage reads like a client bug).
+                Err(e) if is_transient(&e) => {
+                    return Err(StoreError::Unreachable {
+                        backend: "zookeeper",
+                        op,
+                        waited_secs: start.elapsed().as_secs(),
+                        last: e.to_string(),
+                    });
+                }
                 Err(e) => return Err(zerr(op)(e)),
             }
         }

@@ -202,7 +202,18 @@ fn record_metrics(
 }
 
 /// Parses a request body into `T`, as a [`PluginError::BadRequest`] naming the call on failure.
+///
+/// An empty body gets its own message: dockerd's plugin client retries a call whose connection
+/// broke (the daemon restarted or crashed during it) by sending the request again *without its
+/// body* (it reuses the already-read body reader), so after a restart the user sees this error on
+/// that one `docker run`/`docker rm`, and repeating the command works.
 pub fn parse<T: serde::de::DeserializeOwned>(method: Method, body: &[u8]) -> Result<T, PluginError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(PluginError::BadRequest(format!(
+            "{method:?}: empty request body (dockerd resent a call interrupted by a vlcp daemon restart \
+             without its body); run the command again"
+        )));
+    }
     serde_json::from_slice(body)
         .map_err(|e| PluginError::BadRequest(format!("{method:?}: invalid request: {e}")))
 }
@@ -270,6 +281,10 @@ mod tests {
         let (s, v) = post(&sock, "/NetworkDriver.DeleteNetwork", "{\"NetworkID\": 5").await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(v["Err"].as_str().unwrap().contains("invalid request"), "{v}");
+        // dockerd's retry of an interrupted call comes without a body.
+        let (s, v) = post(&sock, "/NetworkDriver.DeleteNetwork", "").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["Err"].as_str().unwrap().contains("empty request body"), "{v}");
         let (s, v) = post(&sock, "/NetworkDriver.DeleteNetwork", r#"{"NetworkID":"n1"}"#).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(v["Err"], "network n1 not found");

@@ -100,12 +100,17 @@ pub fn free_port() -> Result<u16> {
 /// Sends SIGTERM to `pid`, waits up to 10 s for it to go, then SIGKILLs it. Only ever called with
 /// pids the lab started itself.
 pub(crate) fn stop_pid(pid: u32) {
+    stop_pid_within(pid, Duration::from_secs(10));
+}
+
+/// [`stop_pid`] with a longer (or shorter) grace period before the SIGKILL.
+pub(crate) fn stop_pid_within(pid: u32, grace: Duration) {
     let pid = pid as libc::pid_t;
     // SAFETY: kill(2) has no memory-safety preconditions.
     if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
         return;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if !pid_alive(pid as u32) {
             return;

@@ -29,11 +29,14 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
 pub struct VlcpDaemon {
     child: Option<Child>,
     log: PathBuf,
+    /// Where this run's part of the log starts (a restart on the same dir appends).
+    log_start: usize,
 }
 
 impl VlcpDaemon {
-    /// Writes `config` to `<dir>/vlcp.conf`, starts the daemon on it (log in `<dir>/vlcp.log`)
-    /// and waits until it logs "vlcp started".
+    /// Writes `config` to `<dir>/vlcp.conf`, starts the daemon on it (log appended to
+    /// `<dir>/vlcp.log`, so a restart on the same dir keeps the earlier runs' lines) and waits
+    /// until it logs "vlcp started".
     pub fn start(dir: &Path, config: &str) -> Result<VlcpDaemon> {
         Self::start_with_env(dir, config, &[])
     }
@@ -43,8 +46,7 @@ impl VlcpDaemon {
         let conf = dir.join("vlcp.conf");
         std::fs::write(&conf, config).map_err(|e| LabError::new(format!("{}: {e}", conf.display())))?;
         let log = dir.join("vlcp.log");
-        // The log is appended to across restarts; this start's lines begin here.
-        let offset = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
+        let log_start = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
         let out = File::options()
             .create(true)
             .append(true)
@@ -60,14 +62,14 @@ impl VlcpDaemon {
             .stderr(out)
             .spawn()
             .map_err(|e| LabError::new(format!("vlcp: {e}")))?;
-        let mut d = VlcpDaemon { child: Some(child), log };
+        let mut d = VlcpDaemon { child: Some(child), log, log_start };
         let started = wait_until("vlcp to start", Duration::from_secs(30), || {
             if let Some(c) = d.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
                 return Some(Err(status));
             }
-            d.log_text().get(offset..).unwrap_or("").contains("vlcp started").then_some(Ok(()))
+            d.log_text().get(d.log_start..).unwrap_or("").contains("vlcp started").then_some(Ok(()))
         });
         match started {
             Ok(Ok(())) => Ok(d),

@@ -1,15 +1,17 @@
 //! A private Docker engine: its own data-root, exec-root and API socket, the vfs storage driver, no
-//! iptables and no default bridge, optionally inside a lab namespace (entered with `nsenter --net`
-//! only, so the engine shares the mount namespace and `/run/docker/plugins` with the test). It gets
-//! a busybox image (`bb:latest`) made with `docker import` from Debian's busybox-static, and a
-//! plugin name unique to the test: its legacy plugin socket is `/run/docker/plugins/<name>.sock`.
+//! iptables and no default bridge (unless [`DockerdOpts::bip`] asks for one), optionally inside a
+//! lab namespace (entered with `nsenter --net` only, so the engine shares the mount namespace and
+//! `/run/docker/plugins` with the test). It gets a busybox image (`bb:latest`) made with `docker
+//! import` from Debian's busybox-static, and a plugin name unique to the test: its legacy plugin
+//! socket is `/run/docker/plugins/<name>.sock`. It can be stopped, `kill -9`ed and started again on
+//! the same data ([`Dockerd::stop`], [`Dockerd::kill9`], [`Dockerd::start_again`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::cmd::{LabError, Result, run, run_ok, stop_pid, wait_until};
+use super::cmd::{LabError, Result, run, run_ok, stop_pid, stop_pid_within, wait_until};
 use super::netns::Netns;
 
 /// The image every lab engine has.
@@ -24,6 +26,17 @@ pub struct Dockerd {
     child: Option<Child>,
     dir: tempfile::TempDir,
     plugin_name: String,
+    /// The namespace dockerd runs in (by name), for restarts.
+    netns: Option<String>,
+    opts: DockerdOpts,
+}
+
+/// Options for [`Dockerd::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct DockerdOpts {
+    /// Give the engine Docker's default bridge network with this address (`--bip`, e.g.
+    /// `198.18.250.1/24`); without it the engine runs with `--bridge=none`.
+    pub bip: Option<String>,
 }
 
 impl Dockerd {
@@ -35,15 +48,42 @@ impl Dockerd {
     /// Starts an engine, inside `ns` if given (so containers' veths are created where that
     /// namespace's OVS is), and imports the busybox image.
     pub fn start_in(ns: Option<&Netns>) -> Result<Dockerd> {
+        Self::start_with(ns, &DockerdOpts::default())
+    }
+
+    /// [`Dockerd::start_in`] with options; see [`DockerdOpts`].
+    pub fn start_with(ns: Option<&Netns>, opts: &DockerdOpts) -> Result<Dockerd> {
         let dir = super::temp_dir()?;
-        let d = dir.path();
         std::fs::create_dir_all(PLUGIN_DIR).map_err(|e| LabError::new(format!("{PLUGIN_DIR}: {e}")))?;
-        let log =
-            File::create(d.join("dockerd.log")).map_err(|e| LabError::new(format!("dockerd.log: {e}")))?;
-        let mut c = match ns {
+        let mut engine = Dockerd {
+            child: None,
+            dir,
+            plugin_name: super::unique("dk"),
+            netns: ns.map(|n| n.name.clone()),
+            opts: opts.clone(),
+        };
+        engine.spawn()?;
+        engine.import_busybox()?;
+        Ok(engine)
+    }
+
+    /// Starts dockerd on this engine's directories (its log appended to) and waits until it
+    /// answers.
+    fn spawn(&mut self) -> Result<()> {
+        let d = self.dir.path();
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(d.join("dockerd.log"))
+            .map_err(|e| LabError::new(format!("dockerd.log: {e}")))?;
+        // A killed engine (or its containerd) leaves pid files that the new one would take for a
+        // running engine.
+        let _ = std::fs::remove_file(d.join("docker.pid"));
+        let _ = std::fs::remove_file(d.join("exec/containerd/containerd.pid"));
+        let mut c = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{}", ns.name)).arg("dockerd");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("dockerd");
                 c
             }
             None => Command::new("dockerd"),
@@ -56,24 +96,52 @@ impl Dockerd {
             .arg(format!("unix://{}", d.join("docker.sock").display()))
             .arg("--pidfile")
             .arg(d.join("docker.pid"))
-            .args([
-                "--storage-driver=vfs",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--shutdown-timeout=2",
-            ])
-            .stdin(Stdio::null())
+            .args(["--storage-driver=vfs", "--iptables=false", "--ip6tables=false", "--shutdown-timeout=2"]);
+        match &self.opts.bip {
+            Some(bip) => c.arg(format!("--bip={bip}")),
+            None => c.arg("--bridge=none"),
+        };
+        c.stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| LabError::new(format!("dockerd.log: {e}")))?)
             .stderr(log);
-        let child = c.spawn().map_err(|e| LabError::new(format!("dockerd: {e}")))?;
-        let engine = Dockerd { child: Some(child), dir, plugin_name: super::unique("dk") };
-        wait_until("dockerd to answer", Duration::from_secs(60), || {
-            engine.cmd().arg("version").output().ok().filter(|o| o.status.success()).map(|_| ())
+        self.child = Some(c.spawn().map_err(|e| LabError::new(format!("dockerd: {e}")))?);
+        wait_until("dockerd to answer", Duration::from_secs(120), || {
+            self.cmd().arg("version").output().ok().filter(|o| o.status.success()).map(|_| ())
         })
-        .map_err(|e| LabError::new(format!("{e}\n{}", engine.log_tail(20))))?;
-        engine.import_busybox()?;
-        Ok(engine)
+        .map_err(|e| LabError::new(format!("{e}\n{}", self.log_tail(20))))
+    }
+
+    /// Stops the engine cleanly (SIGTERM: it stops its containers, each within its stop timeout,
+    /// 10 s unless `--stop-timeout` says otherwise) and leaves it stopped; its data-root,
+    /// containers and networks stay for [`Dockerd::start_again`]. SIGKILL only after 60 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_pid_within(c.id(), Duration::from_secs(60));
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.socket());
+    }
+
+    /// `kill -9` the engine (a crash): its containerd goes with it, container processes and their
+    /// shims stay. Leaves it stopped.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = wait_until("dockerd to stop answering", Duration::from_secs(20), || {
+            (!self.cmd().arg("version").output().is_ok_and(|o| o.status.success())).then_some(())
+        });
+        let _ = std::fs::remove_file(self.socket());
+    }
+
+    /// Starts the engine again (after [`Dockerd::stop`] or [`Dockerd::kill9`]) on the same
+    /// data-root, exec-root, socket and namespace, and waits until it answers.
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Err(LabError::new("dockerd is still running"));
+        }
+        self.spawn()
     }
 
     fn import_busybox(&self) -> Result<()> {
@@ -138,6 +206,11 @@ impl Dockerd {
     /// The pid of dockerd.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// dockerd's whole log (every run of this engine).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
     }
 
     /// The tail of dockerd's log, for diagnostics.

@@ -8,7 +8,7 @@
 //! | [`TwoHost`] | hosts A and B (each an [`Ovs`]) joined by an underlay veth, VXLAN-ready |
 //! | [`ZooKeeper`] | one server, or a 3-server ensemble, on 127.0.0.1 |
 //! | [`Redis`] | redis-server on 127.0.0.1 |
-//! | [`Dockerd`] | a private Docker engine with a busybox image and a unique plugin name |
+//! | [`Dockerd`] | a private Docker engine with a busybox image and a unique plugin name; stop, `kill -9`, start again on the same data; optionally Docker's bridge network ([`DockerdOpts`]) |
 //! | [`VlcpDaemon`] | the real `vlcp` binary on a config the test writes |
 //!
 //! All resources carry the prefix [`LAB_PREFIX`] (namespaces, links, plugin sockets) or live under a
@@ -25,7 +25,7 @@ mod twohost;
 
 pub use cmd::{LabError, Result, free_port, run, run_ok, wait_until};
 pub use daemon::{VlcpDaemon, docker_conf, workspace_bin};
-pub use docker::Dockerd;
+pub use docker::{Dockerd, DockerdOpts};
 pub use netns::Netns;
 pub use ovs::{Endpoint, EndpointOpts, Ovs};
 pub use services::{Redis, ZooKeeper};
