@@ -35,6 +35,11 @@ impl Dockerd {
     /// Starts an engine, inside `ns` if given (so containers' veths are created where that
     /// namespace's OVS is), and imports the busybox image.
     pub fn start_in(ns: Option<&Netns>) -> Result<Dockerd> {
+        Self::start_with(ns, &[])
+    }
+
+    /// [`Dockerd::start_in`] with extra dockerd arguments (`--default-address-pool …`).
+    pub fn start_with(ns: Option<&Netns>, extra: &[&str]) -> Result<Dockerd> {
         let dir = super::temp_dir()?;
         let d = dir.path();
         std::fs::create_dir_all(PLUGIN_DIR).map_err(|e| LabError::new(format!("{PLUGIN_DIR}: {e}")))?;
@@ -63,6 +68,7 @@ impl Dockerd {
                 "--bridge=none",
                 "--shutdown-timeout=2",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| LabError::new(format!("dockerd.log: {e}")))?)
             .stderr(log);

@@ -1,0 +1,258 @@
+//! A Docker Swarm service on a vlcp network: the lab engine (inside the OVS namespace) runs the
+//! managed (v2) plugin with `VLCP_SCOPE=global`, becomes a single-node swarm
+//! (`docker swarm init`), and a swarm-scope network of the plugin
+//! (`docker network create -d <plugin> --scope swarm --attachable …`) carries a replicated service
+//! (`docker service create --replicas 2 --endpoint-mode dnsrr`) whose two task containers ping
+//! each other through the plugin's own controller. Scaling down removes one task's port; removing
+//! the service and the network leaves no logical port, logical network, OVS port or veth.
+//!
+//! Which calls swarm makes is read from the plugin's `vlcp_docker_plugin_calls_total` and printed.
+
+mod managed_plugin_common;
+mod metrics_common;
+
+use std::time::Duration;
+
+use managed_plugin_common::{ManagedPlugin, plugin_config, set_controller};
+use metrics_common::{curl, scrape};
+use vlcp_e2e::lab::{self, Dockerd, Ovs, wait_until};
+
+const BRIDGE: &str = "dockerbr0";
+/// Swarm's advertise address: on the OVS namespace's loopback (the namespace has no other
+/// interface), inside 198.18.0.0/15.
+const ADVERTISE: &str = "198.18.77.1";
+
+/// Leaves the swarm and removes the service and network even when the test fails (the plugin
+/// is removed by its own guard, dropped after this one).
+struct SwarmCleanup<'a> {
+    dockerd: &'a Dockerd,
+    service: String,
+    network: String,
+}
+
+impl Drop for SwarmCleanup<'_> {
+    fn drop(&mut self) {
+        let _ = self.dockerd.docker(&["service", "rm", &self.service]);
+        let gone = wait_until("the tasks to go", Duration::from_secs(20), || {
+            self.dockerd.docker(&["ps", "-aq"]).ok().filter(|s| s.trim().is_empty())
+        });
+        if gone.is_err() {
+            let ids = self.dockerd.docker(&["ps", "-aq"]).unwrap_or_default();
+            for id in ids.split_whitespace() {
+                let _ = self.dockerd.docker(&["rm", "-f", id]);
+            }
+        }
+        let _ = wait_until("the network to go", Duration::from_secs(20), || {
+            self.dockerd.docker(&["network", "rm", &self.network]).ok().map(|_| ())
+        });
+        let _ = self.dockerd.docker(&["swarm", "leave", "--force"]);
+    }
+}
+
+/// The calls the plugin answered, by method (`NetworkDriver.AllocateNetwork` → count).
+fn calls(m: &metrics_common::Exposition) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for method in [
+        "NetworkDriver.GetCapabilities",
+        "NetworkDriver.AllocateNetwork",
+        "NetworkDriver.CreateNetwork",
+        "NetworkDriver.CreateEndpoint",
+        "NetworkDriver.Join",
+        "NetworkDriver.Leave",
+        "NetworkDriver.DeleteEndpoint",
+        "NetworkDriver.DeleteNetwork",
+        "NetworkDriver.FreeNetwork",
+        "NetworkDriver.DiscoverNew",
+        "IpamDriver.RequestPool",
+        "IpamDriver.RequestAddress",
+    ] {
+        let ok = m.value("vlcp_docker_plugin_calls_total", &[("method", method), ("code", "200")]);
+        let all: f64 = ["200", "400", "404", "409", "500"]
+            .iter()
+            .filter_map(|c| m.value("vlcp_docker_plugin_calls_total", &[("method", method), ("code", c)]))
+            .sum();
+        if all > 0.0 {
+            out.push((format!("{method} (ok {})", ok.unwrap_or(0.0)), all));
+        }
+    }
+    out
+}
+
+fn veths(ovs: &Ovs) -> Vec<String> {
+    ovs.netns()
+        .run(&["ip", "-o", "link", "show"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or("").to_string()))
+        .filter(|n| n.starts_with("vlcp"))
+        .collect()
+}
+
+#[test]
+fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
+    let ovs = Ovs::start().expect("ovs");
+    ovs.add_bridge(BRIDGE).unwrap();
+    set_controller(&ovs, BRIDGE);
+    ovs.netns().run(&["ip", "addr", "add", &format!("{ADVERTISE}/32"), "dev", "lo"]).unwrap();
+    // docker_gwbridge (swarm mode) takes its subnet from here: keep it inside 198.18.0.0/15.
+    let dockerd =
+        Dockerd::start_with(Some(ovs.netns()), &["--default-address-pool", "base=198.18.224.0/20,size=24"])
+            .expect("dockerd");
+    let plugin = ManagedPlugin::install(&dockerd, &ovs, &plugin_config(), &["VLCP_SCOPE=global"]);
+    let api = plugin.api();
+    let r = curl(&api, &[], "/viperflow/createphysicalnetwork?type=local&id=local");
+    assert_eq!(r.status, 200, "{r:?}");
+    let docker = |args: &[&str]| plugin.docker(args);
+
+    let service = lab::unique("sv");
+    let network = lab::unique("sn");
+    let cleanup = SwarmCleanup { dockerd: &dockerd, service: service.clone(), network: network.clone() };
+    docker(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        ADVERTISE,
+        "--listen-addr",
+        &format!("{ADVERTISE}:2377"),
+        "--default-addr-pool",
+        "198.19.128.0/17",
+        "--default-addr-pool-mask-length",
+        "24",
+    ]);
+    // The scheduler places tasks only on nodes whose description lists the plugin.
+    let listed = wait_until("the node to list the plugin", Duration::from_secs(60), || {
+        let p = docker(&[
+            "node",
+            "inspect",
+            "self",
+            "--format",
+            "{{range .Description.Engine.Plugins}}{{.Name}} {{end}}",
+        ]);
+        p.split_whitespace().any(|n| n == plugin.name).then_some(())
+    });
+    listed.unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(30)));
+
+    docker(&[
+        "network",
+        "create",
+        "-d",
+        &plugin.name,
+        "--scope",
+        "swarm",
+        "--attachable",
+        "-o",
+        "physicalnetwork=local",
+        "--subnet",
+        "198.18.5.0/24",
+        "--gateway",
+        "198.18.5.1",
+        &network,
+    ]);
+    assert_eq!(docker(&["network", "inspect", "-f", "{{.Scope}}", &network]), "swarm");
+    let m = scrape(&api, &[]);
+    assert_eq!(
+        m.value("vlcp_model_objects", &[("type", "logicalnetwork")]),
+        Some(1.0),
+        "AllocateNetwork made it"
+    );
+
+    docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &service,
+        "--replicas",
+        "2",
+        "--network",
+        &network,
+        "--endpoint-mode",
+        "dnsrr",
+        "--no-resolve-image",
+        "bb:latest",
+        "sleep",
+        "600",
+    ]);
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    let tasks = |n: usize| {
+        let ids = docker(&["ps", "-q", "--filter", &filter]);
+        let ids: Vec<String> = ids.split_whitespace().map(str::to_owned).collect();
+        (ids.len() == n).then_some(ids)
+    };
+    let ids = wait_until("two running tasks", Duration::from_secs(90), || tasks(2)).unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- service ps ---\n{}\n--- dockerd ---\n{}",
+            dockerd.docker(&["service", "ps", "--no-trunc", &service]).unwrap_or_default(),
+            dockerd.log_tail(60)
+        )
+    });
+    let ip = |c: &str| {
+        docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            c,
+        ])
+    };
+    let (ip1, ip2) = (ip(&ids[0]), ip(&ids[1]));
+    println!("task addresses: {ip1} {ip2}");
+    assert!(ip1.starts_with("198.18.5.") && ip2.starts_with("198.18.5.") && ip1 != ip2, "{ip1} {ip2}");
+    assert_eq!(ovs.vsctl(&["list-ports", BRIDGE]).unwrap().lines().count(), 2, "one OVS port per task");
+    let m = scrape(&api, &[]);
+    assert_eq!(m.value("vlcp_model_objects", &[("type", "logicalport")]), Some(2.0));
+    assert_eq!(m.value("vlcp_model_objects", &[("type", "logicalnetwork")]), Some(1.0), "one network");
+
+    let ping = |from: &str, to: &str| {
+        dockerd
+            .cmd()
+            .args(["exec", from, "ping", "-c", "1", "-W", "1", to])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let reached =
+        wait_until("task 1 to reach task 2", Duration::from_secs(30), || ping(&ids[0], &ip2).then_some(()));
+    assert!(
+        reached.is_ok(),
+        "task 1 cannot reach task 2\n--- flows ---\n{}\n--- dockerd ---\n{}",
+        ovs.ofctl_br("dump-flows", BRIDGE, &[]).unwrap_or_default(),
+        dockerd.log_tail(40)
+    );
+    assert!(ping(&ids[1], &ip1), "task 2 -> task 1");
+
+    // Scale down: one task, one port.
+    docker(&["service", "scale", "--detach", &format!("{service}=1")]);
+    wait_until("one task", Duration::from_secs(60), || tasks(1)).unwrap();
+    wait_until("one OVS port", Duration::from_secs(30), || {
+        (ovs.vsctl(&["list-ports", BRIDGE]).unwrap().lines().count() == 1).then_some(())
+    })
+    .unwrap();
+
+    // Remove the service, then the network (swarm refuses while tasks still reference it).
+    docker(&["service", "rm", &service]);
+    wait_until("no task", Duration::from_secs(60), || tasks(0)).unwrap();
+    wait_until("network rm", Duration::from_secs(60), || dockerd.docker(&["network", "rm", &network]).ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(30)));
+    let clean = wait_until("the plugin to forget the network", Duration::from_secs(30), || {
+        let m = scrape(&api, &[]);
+        let none = |t: &str| m.value("vlcp_model_objects", &[("type", t)]) == Some(0.0);
+        (none("logicalport") && none("logicalnetwork") && none("subnet")).then_some(m)
+    });
+    let m = clean.unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(40)));
+    let seen = calls(&m);
+    println!("plugin calls (swarm, one node): {seen:?}");
+    let count = |method: &str| {
+        m.value("vlcp_docker_plugin_calls_total", &[("method", method), ("code", "200")]).unwrap_or(0.0)
+    };
+    assert_eq!(count("NetworkDriver.AllocateNetwork"), 1.0, "{seen:?}");
+    assert_eq!(count("NetworkDriver.FreeNetwork"), 1.0, "{seen:?}");
+    assert!(count("NetworkDriver.CreateNetwork") >= 1.0, "{seen:?}");
+    assert!(count("NetworkDriver.Join") >= 2.0, "{seen:?}");
+    wait_until("no OVS port", Duration::from_secs(30), || {
+        ovs.vsctl(&["list-ports", BRIDGE]).unwrap().is_empty().then_some(())
+    })
+    .unwrap();
+    assert_eq!(veths(&ovs), Vec::<String>::new(), "veths left behind");
+
+    drop(cleanup);
+    drop(plugin);
+}
