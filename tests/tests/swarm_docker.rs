@@ -90,6 +90,19 @@ fn veths(ovs: &Ovs) -> Vec<String> {
 
 #[test]
 fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
+    swarm_service(false);
+}
+
+/// The same with the plugin as the network's IPAM too (`--ipam-driver`): swarm's allocator on the
+/// manager and the node's libnetwork each request a pool of the subnet from the plugin; both
+/// are bound to the one subnet, so the node's request does not wait for the manager's pool.
+#[test]
+fn heavy_swarm_service_replicas_ping_on_vlcp_network_and_ipam() {
+    swarm_service(true);
+}
+
+/// The whole scenario; with `vlcp_ipam` the network also uses the plugin's IPAM driver.
+fn swarm_service(vlcp_ipam: bool) {
     let ovs = Ovs::start().expect("ovs");
     ovs.add_bridge(BRIDGE).unwrap();
     set_controller(&ovs, BRIDGE);
@@ -132,14 +145,11 @@ fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
     });
     listed.unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(30)));
 
-    docker(&[
-        "network",
-        "create",
-        "-d",
-        &plugin.name,
-        "--scope",
-        "swarm",
-        "--attachable",
+    let mut create = vec!["network", "create", "-d", &plugin.name, "--scope", "swarm", "--attachable"];
+    if vlcp_ipam {
+        create.extend(["--ipam-driver", &plugin.name]);
+    }
+    create.extend([
         "-o",
         "physicalnetwork=local",
         "--subnet",
@@ -148,6 +158,7 @@ fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
         "198.18.5.1",
         &network,
     ]);
+    docker(&create);
     assert_eq!(docker(&["network", "inspect", "-f", "{{.Scope}}", &network]), "swarm");
     let m = scrape(&api, &[]);
     assert_eq!(
@@ -179,6 +190,7 @@ fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
         let ids: Vec<String> = ids.split_whitespace().map(str::to_owned).collect();
         (ids.len() == n).then_some(ids)
     };
+    let started = std::time::Instant::now();
     let ids = wait_until("two running tasks", Duration::from_secs(90), || tasks(2)).unwrap_or_else(|e| {
         panic!(
             "{e}\n--- service ps ---\n{}\n--- dockerd ---\n{}",
@@ -195,7 +207,10 @@ fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
         ])
     };
     let (ip1, ip2) = (ip(&ids[0]), ip(&ids[1]));
-    println!("task addresses: {ip1} {ip2}");
+    let took = started.elapsed();
+    println!("task addresses: {ip1} {ip2}; tasks running {took:?} after service create");
+    // A node's RequestPool waiting for an unclaimed manager pool would take pooltimeout (60 s).
+    assert!(took < Duration::from_secs(50), "tasks took {took:?}");
     assert!(ip1.starts_with("198.18.5.") && ip2.starts_with("198.18.5.") && ip1 != ip2, "{ip1} {ip2}");
     assert_eq!(ovs.vsctl(&["list-ports", BRIDGE]).unwrap().lines().count(), 2, "one OVS port per task");
     let m = scrape(&api, &[]);
@@ -253,6 +268,10 @@ fn heavy_swarm_service_replicas_ping_on_vlcp_network() {
     .unwrap();
     assert_eq!(veths(&ovs), Vec::<String>::new(), "veths left behind");
 
+    let log = dockerd.log_tail(100_000);
+    for l in log.lines().filter(|l| l.contains("swarm ") && l.contains("plugin=")) {
+        println!("{l}");
+    }
     drop(cleanup);
     drop(plugin);
 }

@@ -245,7 +245,7 @@ impl VlcpDriver {
     }
 }
 
-fn same_cidr(a: &str, b: &str) -> bool {
+pub(crate) fn same_cidr(a: &str, b: &str) -> bool {
     use vlcp::model::rules::Cidr;
     match (Cidr::parse(a, false), Cidr::parse(b, false)) {
         (Ok(x), Ok(y)) => x.network() == y.network() && x.prefix == y.prefix,

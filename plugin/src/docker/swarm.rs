@@ -26,9 +26,10 @@ use serde_json::Value;
 use vlcp::model::{LogicalNetworkSpec, Params};
 use vlcp::objectdb::{DataObject, TxnError};
 
-use super::driver::VlcpDriver;
-use super::naming::lognet_id;
-use super::network::SHARED_OPTION;
+use super::driver::{VlcpDriver, model_err};
+use super::ipam::{GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE};
+use super::naming::{lognet_id, subnet_id};
+use super::network::{SHARED_OPTION, same_cidr};
 use super::options::parse_options;
 use super::protocol::{AllocateNetworkRequest, AllocateNetworkResponse, CreateNetworkRequest, IpamData};
 use super::server::PluginError;
@@ -47,6 +48,10 @@ pub struct SwarmNetwork {
     /// The hosts ([`super::naming::host_id`]) that created it and did not delete it yet.
     #[serde(default)]
     pub hosts: BTreeSet<String>,
+    /// With this plugin's IPAM: the pool each host's `CreateNetwork` bound to the subnet
+    /// (released by that host's `DeleteNetwork`; the manager's pool is the subnet's own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pools: BTreeMap<String, String>,
 }
 
 impl DataObject for SwarmNetwork {
@@ -139,17 +144,26 @@ impl VlcpDriver {
             Some(s)
         })
         .await?;
+        // Swarm's IPAM data carries no address space. With this plugin as the network's IPAM,
+        // swarm's allocator requested the pool from us just before: the pending pool of that
+        // CIDR is claimed for the subnet (the subnet's own pool, serving the manager's
+        // RequestAddress calls). With Docker's IPAM there is none.
+        let pending = self.ipam.pending().await?;
+        let our_ipam = req
+            .ipv4_data
+            .first()
+            .is_some_and(|d| pending.reserved_pools.values().any(|(c, _)| same_cidr(c, &d.pool)));
+        let space = if our_ipam { GLOBAL_ADDRESS_SPACE } else { "" };
         let create = CreateNetworkRequest {
             network_id: nid.into(),
             options: BTreeMap::from([(
                 "com.docker.network.generic".into(),
                 Value::Object(ours.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
             )]),
-            // Swarm's IPAM data has no address space: nothing of our IPAM to claim here.
             ipv4_data: req
                 .ipv4_data
                 .iter()
-                .map(|d| IpamData { address_space: String::new(), ..d.clone() })
+                .map(|d| IpamData { address_space: space.to_string(), ..d.clone() })
                 .collect(),
             ipv6_data: req.ipv6_data.clone(),
         };
@@ -172,7 +186,7 @@ impl VlcpDriver {
     pub(crate) async fn create_swarm_network(&self, req: &CreateNetworkRequest) -> Result<(), PluginError> {
         let nid = req.network_id.as_str();
         let host = self.swarm_host();
-        tracing::info!(network = nid, host = %host, ipv4 = ?req.ipv4_data, "swarm CreateNetwork");
+        tracing::info!(network = nid, host = %host, options = ?req.generic_options(), ipv4 = ?req.ipv4_data, "swarm CreateNetwork");
         let mut plain = req.clone();
         if let Some(Value::Object(m)) = plain.options.get_mut("com.docker.network.generic") {
             m.remove(SWARM_OPTION);
@@ -184,11 +198,36 @@ impl VlcpDriver {
                 Some(s)
             })
             .await?;
+        let sid = subnet_id(nid);
+        let existed = self.model.subnet(&sid).await.map_err(|e| model_err("subnet", e))?.is_some();
         if let Err(e) = self.create_network_plain(&plain).await {
             let _ = self.swarm_host_gone(nid, &host).await;
             return Err(e);
         }
         tracing::debug!(network = nid, record = ?before, "swarm network on this host");
+        // With this plugin's IPAM the node's libnetwork requested a pool of its own (local
+        // address space) for the task addresses the manager chose: bind it to the existing
+        // subnet too, as the hosts of a shared network do, so it does not expire.
+        let Some(d) = req.ipv4_data.first() else { return Ok(()) };
+        if !existed || ![LOCAL_ADDRESS_SPACE, GLOBAL_ADDRESS_SPACE].contains(&d.address_space.as_str()) {
+            return Ok(());
+        }
+        let gateway = d.gateway.split('/').next().and_then(|g| g.parse().ok());
+        match self.ipam.claim_pool(&d.pool, gateway, nid, &sid).await {
+            Ok(pool) => {
+                self.update_swarm(nid, |now| {
+                    now.map(|mut s| {
+                        s.pools.insert(host.clone(), pool.clone());
+                        s
+                    })
+                })
+                .await?;
+            }
+            // A retried CreateNetwork: the pool is bound already.
+            Err(e) => {
+                tracing::warn!(network = nid, error = %e, "swarm CreateNetwork: no pending pool to bind")
+            }
+        }
         Ok(())
     }
 
@@ -198,14 +237,19 @@ impl VlcpDriver {
         if self.swarm_network(nid).await?.is_none() {
             return Ok(false);
         }
+        let pool = std::sync::Mutex::new(None);
         let after = self
             .update_swarm(nid, |now| {
                 now.and_then(|mut s| {
                     s.hosts.remove(host);
+                    *pool.lock().unwrap() = s.pools.remove(host);
                     (s.allocated || !s.hosts.is_empty()).then_some(s)
                 })
             })
             .await?;
+        if let Some(p) = pool.into_inner().unwrap() {
+            self.ipam.release_pool(&p).await?;
+        }
         if after.is_none() {
             self.delete_network_plain(nid).await?;
         }
