@@ -212,6 +212,9 @@ fn swarm_service(vlcp_ipam: bool) {
     // A node's RequestPool waiting for an unclaimed manager pool would take pooltimeout (60 s).
     assert!(took < Duration::from_secs(50), "tasks took {took:?}");
     assert!(ip1.starts_with("198.18.5.") && ip2.starts_with("198.18.5.") && ip1 != ip2, "{ip1} {ip2}");
+    let addrs = docker(&["exec", &ids[0], "ip", "-o", "-4", "addr", "show"]);
+    println!("task 1 interfaces:\n{addrs}");
+    assert!(!addrs.contains("172."), "an address outside the lab ranges: {addrs}");
     assert_eq!(ovs.vsctl(&["list-ports", BRIDGE]).unwrap().lines().count(), 2, "one OVS port per task");
     let m = scrape(&api, &[]);
     assert_eq!(m.value("vlcp_model_objects", &[("type", "logicalport")]), Some(2.0));
