@@ -278,3 +278,243 @@ fn swarm_service(vlcp_ipam: bool) {
     drop(cleanup);
     drop(plugin);
 }
+
+/// The plugin's config for a swarm node of the two-host lab: the shared ZooKeeper (through a
+/// [`lab::Relay`] on the namespace's loopback) instead of the embedded store, MTU for VXLAN.
+fn zk_plugin_config(chroot: &str) -> String {
+    let mut c = plugin_config();
+    c.push_str(&format!(
+        "proxy.kvstorage='vlcp.service.connection.zookeeperdb.ZooKeeperDB'\n\
+         proxy.updatenotifier='vlcp.service.connection.zookeeperdb.ZooKeeperDB'\n\
+         module.zookeeperdb.url='zk://127.0.0.1:{ZK_RELAY_PORT}/{chroot}'\n\
+         module.dockerplugin.mtu=1450\n"
+    ));
+    c
+}
+
+/// The port ZooKeeper is reached on inside each host's namespace.
+const ZK_RELAY_PORT: u16 = 2181;
+
+/// Swarm's control addresses on the two hosts (a veth of its own between the namespaces, not
+/// the OVS underlay, which carries the plugin's VXLAN).
+const CONTROL: [&str; 2] = ["198.18.78.1", "198.18.78.2"];
+
+/// Two nodes: the manager on host A, a worker on host B, each engine with the managed plugin on
+/// one ZooKeeper. A `--scope swarm` network and a service with one task per node: the tasks get
+/// distinct addresses, ping each other across the hosts over VXLAN, and the whole swarm uses one
+/// logical network; removing the service and the network leaves nothing on either host.
+#[test]
+fn heavy_swarm_two_nodes_tasks_ping_across_hosts() {
+    use vlcp_e2e::lab::{Host, Relay, TwoHost, ZooKeeper};
+    let zk = ZooKeeper::start().expect("zookeeper");
+    let zk_addr: std::net::SocketAddr = zk.connect_string().parse().unwrap();
+    let lab = TwoHost::start(BRIDGE).expect("two-host lab");
+    let chroot = lab::unique("zk");
+    let ctl = [lab::unique("c"), lab::unique("c")];
+    let (na, nb) = (&lab.host(Host::A).netns().name, &lab.host(Host::B).netns().name);
+    lab::run_ok(
+        std::process::Command::new("ip").args([
+            "link", "add", &ctl[0], "netns", na, "type", "veth", "peer", "name", &ctl[1], "netns", nb,
+        ]),
+    )
+    .unwrap();
+    let mut relays = Vec::new();
+    let mut dockerds = Vec::new();
+    for (i, h) in [Host::A, Host::B].into_iter().enumerate() {
+        let ovs = lab.host(h);
+        ovs.vsctl(&["set", "Open_vSwitch", ".", &format!("external_ids:system-id=swarm-{h:?}")]).unwrap();
+        set_controller(ovs, BRIDGE);
+        ovs.netns().run(&["ip", "addr", "add", &format!("{}/24", CONTROL[i]), "dev", &ctl[i]]).unwrap();
+        ovs.netns().run(&["ip", "link", "set", &ctl[i], "up"]).unwrap();
+        relays.push(Relay::start(ovs.netns(), ZK_RELAY_PORT, zk_addr).expect("relay"));
+        dockerds.push(
+            Dockerd::start_with(
+                Some(ovs.netns()),
+                &["--default-address-pool", "base=198.18.224.0/20,size=24"],
+            )
+            .expect("dockerd"),
+        );
+    }
+    let (da, db) = (&dockerds[0], &dockerds[1]);
+    let config = zk_plugin_config(&chroot);
+    let pa = ManagedPlugin::install(da, lab.host(Host::A), &config, &["VLCP_SCOPE=global"]);
+    // One plugin name on every node: the network's driver.
+    let pb = ManagedPlugin::install_named(db, lab.host(Host::B), &config, &["VLCP_SCOPE=global"], &pa.name);
+    let api = pa.api();
+    for q in [
+        "/viperflow/createphysicalnetwork?type=vxlan&id=vx&vnirange=`[[100,300]]`",
+        "/viperflow/createphysicalport?physicalnetwork=vx&name=vxlan0",
+    ] {
+        let r = curl(&api, &[], q);
+        assert_eq!(r.status, 200, "{q}: {r:?}");
+    }
+
+    let service = lab::unique("sv");
+    let network = lab::unique("sn");
+    let _cleanup_b = SwarmCleanup { dockerd: db, service: service.clone(), network: network.clone() };
+    let _cleanup_a = SwarmCleanup { dockerd: da, service: service.clone(), network: network.clone() };
+    pa.docker(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        CONTROL[0],
+        "--listen-addr",
+        &format!("{}:2377", CONTROL[0]),
+        "--default-addr-pool",
+        "198.19.128.0/17",
+        "--default-addr-pool-mask-length",
+        "24",
+    ]);
+    let token = pa.docker(&["swarm", "join-token", "-q", "worker"]);
+    pb.docker(&[
+        "swarm",
+        "join",
+        "--token",
+        &token,
+        "--advertise-addr",
+        CONTROL[1],
+        "--listen-addr",
+        &format!("{}:2377", CONTROL[1]),
+        &format!("{}:2377", CONTROL[0]),
+    ]);
+    let listed = wait_until("both nodes to list the plugin", Duration::from_secs(90), || {
+        let nodes = pa.docker(&["node", "ls", "-q"]);
+        let nodes: Vec<&str> = nodes.split_whitespace().collect();
+        let with = nodes
+            .iter()
+            .filter(|n| {
+                let p = pa.docker(&[
+                    "node",
+                    "inspect",
+                    n,
+                    "--format",
+                    "{{.Status.State}} {{range .Description.Engine.Plugins}}{{.Name}} {{end}}",
+                ]);
+                p.starts_with("ready") && p.split_whitespace().any(|x| x == pa.name)
+            })
+            .count();
+        (nodes.len() == 2 && with == 2).then_some(())
+    });
+    listed.unwrap_or_else(|e| panic!("{e}\n{}\n{}", pa.docker(&["node", "ls"]), da.log_tail(30)));
+
+    pa.docker(&[
+        "network",
+        "create",
+        "-d",
+        &pa.name,
+        "--scope",
+        "swarm",
+        "--attachable",
+        "-o",
+        "physicalnetwork=vx",
+        "--subnet",
+        "198.18.6.0/24",
+        "--gateway",
+        "198.18.6.1",
+        &network,
+    ]);
+    pa.docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &service,
+        "--replicas",
+        "2",
+        "--replicas-max-per-node",
+        "1",
+        "--network",
+        &network,
+        "--endpoint-mode",
+        "dnsrr",
+        "--no-resolve-image",
+        "bb:latest",
+        "sleep",
+        "600",
+    ]);
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    let task_on = |d: &Dockerd| {
+        let ids = d.docker(&["ps", "-q", "--filter", &filter]).unwrap_or_default();
+        let ids: Vec<String> = ids.split_whitespace().map(str::to_owned).collect();
+        ids
+    };
+    let (ta, tb) = wait_until("one running task per node", Duration::from_secs(120), || {
+        let (a, b) = (task_on(da), task_on(db));
+        (a.len() == 1 && b.len() == 1).then(|| (a[0].clone(), b[0].clone()))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- service ps ---\n{}\n--- A ---\n{}\n--- B ---\n{}",
+            da.docker(&["service", "ps", "--no-trunc", &service]).unwrap_or_default(),
+            da.log_tail(40),
+            db.log_tail(40)
+        )
+    });
+    let ip = |d: &Dockerd, c: &str| {
+        d.docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            c,
+        ])
+        .unwrap()
+    };
+    let (ipa, ipb) = (ip(da, &ta), ip(db, &tb));
+    println!("task on A {ipa}, task on B {ipb}");
+    assert!(ipa.starts_with("198.18.6.") && ipb.starts_with("198.18.6.") && ipa != ipb, "{ipa} {ipb}");
+    let m = scrape(&api, &[]);
+    assert_eq!(
+        m.value("vlcp_model_objects", &[("type", "logicalnetwork")]),
+        Some(1.0),
+        "one network for both nodes"
+    );
+    assert_eq!(m.value("vlcp_model_objects", &[("type", "logicalport")]), Some(2.0));
+    let ping = |d: &Dockerd, from: &str, to: &str| {
+        d.cmd()
+            .args(["exec", from, "ping", "-c", "1", "-W", "1", to])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let reached =
+        wait_until("A's task to reach B's", Duration::from_secs(40), || ping(da, &ta, &ipb).then_some(()));
+    assert!(
+        reached.is_ok(),
+        "no ping A -> B\n--- flows A ---\n{}\n--- flows B ---\n{}",
+        lab.host(Host::A).ofctl_br("dump-flows", BRIDGE, &[]).unwrap_or_default(),
+        lab.host(Host::B).ofctl_br("dump-flows", BRIDGE, &[]).unwrap_or_default()
+    );
+    assert!(
+        wait_until("B's task to reach A's", Duration::from_secs(20), || ping(db, &tb, &ipa).then_some(()))
+            .is_ok(),
+        "no ping B -> A"
+    );
+
+    pa.docker(&["service", "rm", &service]);
+    wait_until("no task", Duration::from_secs(60), || {
+        (task_on(da).is_empty() && task_on(db).is_empty()).then_some(())
+    })
+    .unwrap();
+    wait_until("network rm", Duration::from_secs(60), || da.docker(&["network", "rm", &network]).ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", da.log_tail(30)));
+    let clean = wait_until("the network to go from the store", Duration::from_secs(60), || {
+        let m = scrape(&api, &[]);
+        let none = |t: &str| m.value("vlcp_model_objects", &[("type", t)]) == Some(0.0);
+        (none("logicalport") && none("logicalnetwork") && none("subnet")).then_some(m)
+    });
+    let m = clean.unwrap_or_else(|e| panic!("{e}\n{}\n{}", da.log_tail(30), db.log_tail(30)));
+    println!("plugin calls on the manager (A): {:?}", calls(&m));
+    println!("plugin calls on the worker (B): {:?}", calls(&scrape(&pb.api(), &[])));
+    for h in [Host::A, Host::B] {
+        let ovs = lab.host(h);
+        wait_until("only vxlan0 on the bridge", Duration::from_secs(30), || {
+            (ovs.vsctl(&["list-ports", BRIDGE]).unwrap().trim() == "vxlan0").then_some(())
+        })
+        .unwrap_or_else(|e| panic!("host {h:?}: {e}"));
+        assert_eq!(veths(ovs), Vec::<String>::new(), "host {h:?}: veths left behind");
+    }
+    drop(_cleanup_a);
+    drop(_cleanup_b);
+    drop(pb);
+    drop(pa);
+    drop(relays);
+}

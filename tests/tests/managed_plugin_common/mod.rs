@@ -77,12 +77,23 @@ impl<'a> ManagedPlugin<'a> {
     /// state mount), the OVS and state mounts and `extra_env` (`KEY=VALUE`), enables it and waits
     /// for its management API.
     pub fn install(dockerd: &'a Dockerd, ovs: &Ovs, config: &str, extra_env: &[&str]) -> ManagedPlugin<'a> {
+        Self::install_named(dockerd, ovs, config, extra_env, &format!("{}:latest", lab::unique("mp")))
+    }
+
+    /// [`ManagedPlugin::install`] under the given name (the same on every node of a swarm).
+    pub fn install_named(
+        dockerd: &'a Dockerd,
+        ovs: &Ovs,
+        config: &str,
+        extra_env: &[&str],
+        name: &str,
+    ) -> ManagedPlugin<'a> {
         let work = lab::temp_dir().unwrap();
         let state = work.path().join("state");
         std::fs::create_dir(&state).unwrap();
         std::fs::write(state.join("test.conf"), config).unwrap();
         let bundle = build_bundle(&work.path().join("bundle"));
-        let name = format!("{}:latest", lab::unique("mp"));
+        let name = name.to_string();
         let mut p = ManagedPlugin { dockerd, name: name.clone(), id: String::new(), state, _work: work };
         p.docker(&["plugin", "create", &name, bundle.to_str().unwrap()]);
         p.id = p.docker(&["plugin", "inspect", "-f", "{{.Id}}", &name]);
