@@ -1,12 +1,14 @@
-//! A Docker Swarm service on a vlcp network: the lab engine (inside the OVS namespace) runs the
-//! managed (v2) plugin with `VLCP_SCOPE=global`, becomes a single-node swarm
-//! (`docker swarm init`), and a swarm-scope network of the plugin
+//! Docker Swarm services on a vlcp network. The lab engine (inside the OVS namespace) runs the
+//! managed (v2) plugin with `VLCP_SCOPE=global` and becomes a single-node swarm
+//! (`docker swarm init`); a swarm-scope network of the plugin
 //! (`docker network create -d <plugin> --scope swarm --attachable …`) carries a replicated service
-//! (`docker service create --replicas 2 --endpoint-mode dnsrr`) whose two task containers ping
-//! each other through the plugin's own controller. Scaling down removes one task's port; removing
-//! the service and the network leaves no logical port, logical network, OVS port or veth.
+//! (`docker service create --replicas 2`, VIP or DNS round-robin endpoint mode) whose two task
+//! containers ping each other by address through the plugin's own controller. Scaling down
+//! removes one task's port; removing the service and the network leaves no logical port, logical
+//! network, OVS port or veth. The two-node test does the same across the two-host lab (manager
+//! on A, worker on B, one ZooKeeper), the tasks pinging each other over VXLAN.
 //!
-//! Which calls swarm makes is read from the plugin's `vlcp_docker_plugin_calls_total` and printed.
+//! Which calls swarm makes is read from the plugins' `vlcp_docker_plugin_calls_total` and printed.
 
 mod managed_plugin_common;
 mod metrics_common;
@@ -167,6 +169,9 @@ fn swarm_service(vlcp_ipam: bool) {
         "AllocateNetwork made it"
     );
 
+    // Docker's IPAM with the default endpoint mode (a VIP on the network), ours with DNS
+    // round robin (no VIP): both modes are covered.
+    let mode = if vlcp_ipam { "dnsrr" } else { "vip" };
     docker(&[
         "service",
         "create",
@@ -178,7 +183,7 @@ fn swarm_service(vlcp_ipam: bool) {
         "--network",
         &network,
         "--endpoint-mode",
-        "dnsrr",
+        mode,
         "--no-resolve-image",
         "bb:latest",
         "sleep",
@@ -207,6 +212,13 @@ fn swarm_service(vlcp_ipam: bool) {
         ])
     };
     let (ip1, ip2) = (ip(&ids[0]), ip(&ids[1]));
+    let vip =
+        docker(&["service", "inspect", "-f", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", &service]);
+    println!("endpoint mode {mode}: virtual IPs [{vip}]");
+    if mode == "vip" {
+        let vip = vip.trim().split('/').next().unwrap_or_default().to_string();
+        assert!(vip.starts_with("198.18.5.") && vip != ip1 && vip != ip2, "VIP {vip} vs {ip1} {ip2}");
+    }
     let took = started.elapsed();
     println!("task addresses: {ip1} {ip2}; tasks running {took:?} after service create");
     // A node's RequestPool waiting for an unclaimed manager pool would take pooltimeout (60 s).
