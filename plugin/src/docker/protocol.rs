@@ -105,7 +105,7 @@ pub struct IpamData {
     pub aux_addresses: BTreeMap<String, String>,
 }
 
-/// `/NetworkDriver.CreateNetwork` (and `AllocateNetwork`) request.
+/// `/NetworkDriver.CreateNetwork` request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateNetworkRequest {
