@@ -45,7 +45,8 @@ impl Drop for SwarmCleanup<'_> {
             }
         }
         let _ = wait_until("the network to go", Duration::from_secs(20), || {
-            self.dockerd.docker(&["network", "rm", &self.network]).ok().map(|_| ())
+            let _ = self.dockerd.docker(&["network", "rm", &self.network]);
+            self.dockerd.docker(&["network", "inspect", &self.network]).is_err().then_some(())
         });
         let _ = self.dockerd.docker(&["swarm", "leave", "--force"]);
     }
