@@ -320,6 +320,17 @@ const CONTROL: [&str; 2] = ["198.18.78.1", "198.18.78.2"];
 /// logical network; removing the service and the network leaves nothing on either host.
 #[test]
 fn heavy_swarm_two_nodes_tasks_ping_across_hosts() {
+    two_nodes(false);
+}
+
+/// The same with the plugin as the network's IPAM: the worker's pool is bound to the subnet the
+/// manager's `AllocateNetwork` made, through the shared store.
+#[test]
+fn heavy_swarm_two_nodes_tasks_ping_across_hosts_with_plugin_ipam() {
+    two_nodes(true);
+}
+
+fn two_nodes(vlcp_ipam: bool) {
     use vlcp_e2e::lab::{Host, Relay, TwoHost, ZooKeeper};
     let zk = ZooKeeper::start().expect("zookeeper");
     let zk_addr: std::net::SocketAddr = zk.connect_string().parse().unwrap();
@@ -412,14 +423,11 @@ fn heavy_swarm_two_nodes_tasks_ping_across_hosts() {
     });
     listed.unwrap_or_else(|e| panic!("{e}\n{}\n{}", pa.docker(&["node", "ls"]), da.log_tail(30)));
 
-    pa.docker(&[
-        "network",
-        "create",
-        "-d",
-        &pa.name,
-        "--scope",
-        "swarm",
-        "--attachable",
+    let mut create = vec!["network", "create", "-d", &pa.name, "--scope", "swarm", "--attachable"];
+    if vlcp_ipam {
+        create.extend(["--ipam-driver", &pa.name]);
+    }
+    create.extend([
         "-o",
         "physicalnetwork=vx",
         "--subnet",
@@ -428,6 +436,7 @@ fn heavy_swarm_two_nodes_tasks_ping_across_hosts() {
         "198.18.6.1",
         &network,
     ]);
+    pa.docker(&create);
     pa.docker(&[
         "service",
         "create",
@@ -517,6 +526,12 @@ fn heavy_swarm_two_nodes_tasks_ping_across_hosts() {
         (none("logicalport") && none("logicalnetwork") && none("subnet")).then_some(m)
     });
     let m = clean.unwrap_or_else(|e| panic!("{e}\n{}\n{}", da.log_tail(30), db.log_tail(30)));
+    for (h, d) in [("A", da), ("B", db)] {
+        assert!(
+            !d.log_tail(100_000).contains("no pending pool to bind"),
+            "host {h}: a node pool was not bound"
+        );
+    }
     println!("plugin calls on the manager (A): {:?}", calls(&m));
     println!("plugin calls on the worker (B): {:?}", calls(&scrape(&pb.api(), &[])));
     for h in [Host::A, Host::B] {
