@@ -3,7 +3,8 @@
 //! (`docker swarm init`); a swarm-scope network of the plugin
 //! (`docker network create -d <plugin> --scope swarm --attachable …`) carries a replicated service
 //! (`docker service create --replicas 2`, VIP or DNS round-robin endpoint mode) whose two task
-//! containers ping each other by address through the plugin's own controller. Scaling down
+//! containers ping each other by address through the plugin's own controller; a plain container
+//! attached to the network (`docker run --network`) reaches them too. Scaling down
 //! removes one task's port; removing the service and the network leaves no logical port, logical
 //! network, OVS port or veth. The two-node test does the same across the two-host lab (manager
 //! on A, worker on B, one ZooKeeper), the tasks pinging each other over VXLAN.
@@ -247,6 +248,18 @@ fn swarm_service(vlcp_ipam: bool) {
         dockerd.log_tail(40)
     );
     assert!(ping(&ids[1], &ip1), "task 2 -> task 1");
+
+    // `--attachable`: a plain container joins the swarm network (swarm allocates its address
+    // through a network attachment task) and reaches a task.
+    let att = lab::unique("at");
+    docker(&["run", "-d", "--network", &network, "--name", &att, "bb:latest", "sleep", "600"]);
+    let ip3 = ip(&att);
+    assert!(ip3.starts_with("198.18.5.") && ip3 != ip1 && ip3 != ip2, "{ip3}");
+    let reached = wait_until("the attached container to reach task 1", Duration::from_secs(30), || {
+        ping(&att, &ip1).then_some(())
+    });
+    assert!(reached.is_ok(), "attached container {ip3} cannot reach {ip1}");
+    docker(&["rm", "-f", &att]);
 
     // Scale down: one task, one port.
     docker(&["service", "scale", "--detach", &format!("{service}=1")]);
