@@ -119,6 +119,16 @@ impl VlcpDriver {
         if req.generic_options().contains_key(SWARM_OPTION) {
             return self.create_swarm_network(req).await;
         }
+        // A swarm NetworkID (25 base-32 characters) without our option: the network was created
+        // while the plugin said Scope=local, so swarm sent no AllocateNetwork and every node
+        // allocates addresses on its own.
+        if self.cfg.scope != "global" && req.network_id.len() != 64 {
+            tracing::warn!(
+                network = %req.network_id,
+                "a swarm network on a Scope=local driver: nodes allocate addresses independently; \
+                 set module.dockerplugin.scope='global' (managed plugin: VLCP_SCOPE=global) and recreate it"
+            );
+        }
         self.create_network_plain(req).await
     }
 
