@@ -164,12 +164,13 @@ fn swarm_service(vlcp_ipam: bool) {
     ]);
     docker(&create);
     assert_eq!(docker(&["network", "inspect", "-f", "{{.Scope}}", &network]), "swarm");
-    let m = scrape(&api, &[]);
-    assert_eq!(
-        m.value("vlcp_model_objects", &[("type", "logicalnetwork")]),
-        Some(1.0),
-        "AllocateNetwork made it"
-    );
+    // Swarm's allocator calls AllocateNetwork after `network create` has returned.
+    let allocated =
+        wait_until("AllocateNetwork to make the logical network", Duration::from_secs(30), || {
+            let m = scrape(&api, &[]);
+            (m.value("vlcp_model_objects", &[("type", "logicalnetwork")]) == Some(1.0)).then_some(())
+        });
+    allocated.unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(30)));
 
     // Docker's IPAM with the default endpoint mode (a VIP on the network), ours with DNS
     // round robin (no VIP): both modes are covered.
