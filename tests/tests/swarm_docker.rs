@@ -282,9 +282,15 @@ fn swarm_service(vlcp_ipam: bool) {
     let clean = wait_until("the plugin to forget the network", Duration::from_secs(30), || {
         let m = scrape(&api, &[]);
         let none = |t: &str| m.value("vlcp_model_objects", &[("type", t)]) == Some(0.0);
-        (none("logicalport") && none("logicalnetwork") && none("subnet")).then_some(m)
+        // The call counter goes up once the handler has answered, just after its work.
+        let freed = m.value(
+            "vlcp_docker_plugin_calls_total",
+            &[("method", "NetworkDriver.FreeNetwork"), ("code", "200")],
+        );
+        (none("logicalport") && none("logicalnetwork") && none("subnet") && freed == Some(1.0)).then_some(m)
     });
-    let m = clean.unwrap_or_else(|e| panic!("{e}\n{}", dockerd.log_tail(40)));
+    let m =
+        clean.unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", calls(&scrape(&api, &[])), dockerd.log_tail(40)));
     let seen = calls(&m);
     println!("plugin calls (swarm, one node): {seen:?}");
     let count = |method: &str| {
