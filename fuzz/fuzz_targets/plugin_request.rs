@@ -90,6 +90,9 @@ fn decode_all(method: Method, body: &[u8]) {
         let _ = r.internal();
         let _ = parse_options(&opts);
     }
+    if let Ok(r) = parse::<AllocateNetworkRequest>(method, body) {
+        let _ = parse_options(&r.string_options());
+    }
     let _ = parse::<NetworkRequest>(method, body);
     let _ = parse::<CreateEndpointRequest>(method, body);
     let _ = parse::<EndpointRequest>(method, body);

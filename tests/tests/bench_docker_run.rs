@@ -23,8 +23,10 @@ fn mean(v: &[Duration]) -> Duration {
 #[test]
 fn heavy_bench_docker_run_vlcp_vs_bridge() {
     let runs: usize = std::env::var("VLCP_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let opts =
-        HostOpts { dockerd: DockerdOpts { bip: Some("198.18.250.1/24".into()) }, ..Default::default() };
+    let opts = HostOpts {
+        dockerd: DockerdOpts { bip: Some("198.18.250.1/24".into()), ..Default::default() },
+        ..Default::default()
+    };
     let h = Host::start_with(&opts);
     h.network("n1", 37);
     // One untimed warm-up per driver (first container start pays for caches).

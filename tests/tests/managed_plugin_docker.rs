@@ -6,55 +6,17 @@
 //! API (a unix socket in its state mount) answers `/healthz` and `/metrics`, whose endpoint
 //! counters follow the containers.
 
+mod managed_plugin_common;
 mod metrics_common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
+use managed_plugin_common::{build_bundle, plugin_config};
 use metrics_common::{Target, curl, healthz, scrape};
-use vlcp_e2e::lab::{self, Dockerd, Ovs, run_ok, wait_until, workspace_bin};
+use vlcp_e2e::lab::{self, Dockerd, Ovs, wait_until};
 
 const BRIDGE: &str = "dockerbr0";
-
-/// Keys of `config/docker.conf` the test points elsewhere.
-const MOVED: [&str; 3] =
-    ["module.httpserver.vhost.api.url", "module.openflowserver.url", "module.dockerplugin.cidrrange"];
-
-/// `config/docker.conf` (what the bundle ships) with the API on a unix socket in the state mount
-/// and the OpenFlow listener in the OVS run directory (where OVS accepts unix controllers).
-fn plugin_config() -> String {
-    let shipped = std::fs::read_to_string(repo().join("config/docker.conf")).unwrap();
-    let mut text: String = shipped
-        .lines()
-        .filter(|l| !MOVED.iter().any(|k| l.trim_start().starts_with(k)))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text.push_str(
-        "module.httpserver.vhost.api.url='unix:///var/lib/vlcp/api.sock'\n\
-         module.openflowserver.url='unix:///var/run/openvswitch/vlcp-openflow.sock'\n\
-         module.dockerplugin.cidrrange='198.19.0.0/16'\n",
-    );
-    text
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Runs the bundle script; returns the bundle directory.
-fn build_bundle(out: &Path) -> PathBuf {
-    let bin = workspace_bin("vlcp").unwrap_or_else(|e| panic!("{e}"));
-    let script = repo().join("packaging/managed-plugin/build.sh");
-    let printed = run_ok(Command::new(&script).arg("--bin").arg(&bin).arg("--out").arg(out))
-        .unwrap_or_else(|e| panic!("build.sh: {e}"));
-    let dir = PathBuf::from(printed.lines().last().unwrap_or_default());
-    assert_eq!(dir, out);
-    for f in ["config.json", "rootfs/usr/bin/vlcp", "rootfs/bin/sh", "rootfs/etc/vlcp/vlcp.conf"] {
-        assert!(dir.join(f).exists(), "bundle lacks {f}");
-    }
-    dir
-}
 
 /// Removes the plugin's containers, network and the plugin itself even when the test fails.
 struct Cleanup<'a> {

@@ -37,7 +37,7 @@ use super::ipam::{Ipam, IpamConfig};
 use super::naming::parse_mac;
 use super::plumbing::{HostPlumber, PlumbError, Plumber};
 use super::protocol::{
-    ActivateResponse, AllocateNetworkResponse, CreateEndpointRequest, CreateNetworkRequest, EndpointRequest,
+    ActivateResponse, AllocateNetworkRequest, CreateEndpointRequest, CreateNetworkRequest, EndpointRequest,
     JoinRequest, Method, NetCapabilities, NetworkRequest, ReleaseAddressRequest, ReleasePoolRequest,
     RequestAddressRequest, RequestPoolRequest,
 };
@@ -237,8 +237,11 @@ impl VlcpDriver {
                 Ok(serde_json::json!({}))
             }
             AllocateNetwork => {
-                let _ = parse::<CreateNetworkRequest>(method, body)?;
-                json(AllocateNetworkResponse::default())
+                json(self.allocate_network(&parse::<AllocateNetworkRequest>(method, body)?).await?)
+            }
+            FreeNetwork => {
+                self.free_network(&parse::<NetworkRequest>(method, body)?.network_id).await?;
+                Ok(serde_json::json!({}))
             }
             CreateEndpoint => {
                 json(self.create_endpoint(&parse::<CreateEndpointRequest>(method, body)?).await?)
@@ -255,11 +258,9 @@ impl VlcpDriver {
                 self.leave(&parse::<EndpointRequest>(method, body)?).await?;
                 Ok(serde_json::json!({}))
             }
-            FreeNetwork
-            | DiscoverNew
-            | DiscoverDelete
-            | ProgramExternalConnectivity
-            | RevokeExternalConnectivity => Ok(serde_json::json!({})),
+            DiscoverNew | DiscoverDelete | ProgramExternalConnectivity | RevokeExternalConnectivity => {
+                Ok(serde_json::json!({}))
+            }
         }
     }
 }

@@ -12,7 +12,8 @@
 //! - [`driver`]: [`driver::VlcpDriver`], the driver over the VLCP model, and [`driver::start`].
 //! - [`options`]: the `-o` option grammar; [`naming`]: ids, veth names, derived MACs;
 //!   [`ipam`]: pools and addresses in ObjectDB; [`plumbing`]: veth + OVS port;
-//!   `network` and `endpoint`: the NetworkDriver calls.
+//!   `network` and `endpoint`: the NetworkDriver calls; [`swarm`]: swarm-scope networks
+//!   (`AllocateNetwork`/`FreeNetwork` on the manager, one NetworkID on every node).
 
 pub mod driver;
 mod endpoint;
@@ -24,6 +25,7 @@ pub mod options;
 pub mod plumbing;
 pub mod protocol;
 pub mod server;
+pub mod swarm;
 
 pub use endpoint::DockerInfo;
 

@@ -34,6 +34,7 @@ use super::naming::{lognet_id, subnet_id};
 use super::options::{NetworkOptions, parse_options};
 use super::protocol::CreateNetworkRequest;
 use super::server::PluginError;
+use super::swarm::SWARM_OPTION;
 
 /// A `NotFound` model error means "already gone" for deletions.
 fn gone_ok(r: Result<(), ModelError>) -> Result<(), ModelError> {
@@ -115,6 +116,25 @@ impl VlcpDriver {
     }
 
     pub(crate) async fn create_network(&self, req: &CreateNetworkRequest) -> Result<(), PluginError> {
+        if req.generic_options().contains_key(SWARM_OPTION) {
+            return self.create_swarm_network(req).await;
+        }
+        // A swarm NetworkID (25 base-32 characters) without our option: the network was created
+        // while the plugin said Scope=local, so swarm sent no AllocateNetwork and every node
+        // allocates addresses on its own.
+        if self.cfg.scope != "global" && req.network_id.len() != 64 {
+            tracing::warn!(
+                network = %req.network_id,
+                "a swarm network on a Scope=local driver: nodes allocate addresses independently; \
+                 set module.dockerplugin.scope='global' (managed plugin: VLCP_SCOPE=global) and recreate it"
+            );
+        }
+        self.create_network_plain(req).await
+    }
+
+    /// `CreateNetwork` of a host's own network (or, from [`super::swarm`], of a swarm network's
+    /// objects): idempotent when the subnet exists.
+    pub(crate) async fn create_network_plain(&self, req: &CreateNetworkRequest) -> Result<(), PluginError> {
         let nid = req.network_id.as_str();
         if nid.is_empty() {
             return Err(PluginError::BadRequest("NetworkID is empty".into()));
@@ -207,6 +227,14 @@ impl VlcpDriver {
     }
 
     pub(crate) async fn delete_network(&self, nid: &str) -> Result<(), PluginError> {
+        if self.delete_swarm_network(nid).await? {
+            return Ok(());
+        }
+        self.delete_network_plain(nid).await
+    }
+
+    /// Removes the objects of Docker network `nid` (shared or its own).
+    pub(crate) async fn delete_network_plain(&self, nid: &str) -> Result<(), PluginError> {
         if self.leave_shared(nid).await? {
             return Ok(());
         }
@@ -227,7 +255,7 @@ impl VlcpDriver {
     }
 }
 
-fn same_cidr(a: &str, b: &str) -> bool {
+pub(crate) fn same_cidr(a: &str, b: &str) -> bool {
     use vlcp::model::rules::Cidr;
     match (Cidr::parse(a, false), Cidr::parse(b, false)) {
         (Ok(x), Ok(y)) => x.network() == y.network() && x.prefix == y.prefix,

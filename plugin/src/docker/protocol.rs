@@ -105,7 +105,7 @@ pub struct IpamData {
     pub aux_addresses: BTreeMap<String, String>,
 }
 
-/// `/NetworkDriver.CreateNetwork` (and `AllocateNetwork`) request.
+/// `/NetworkDriver.CreateNetwork` request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateNetworkRequest {
@@ -138,6 +138,45 @@ impl CreateNetworkRequest {
     /// True for `docker network create --internal`.
     pub fn internal(&self) -> bool {
         matches!(self.options.get("com.docker.network.internal"), Some(Value::Bool(true)))
+    }
+}
+
+/// `/NetworkDriver.AllocateNetwork` request (swarm manager): the network's `-o` options as a
+/// flat map (swarmkit's `map[string]string`, no `com.docker.network.generic` wrapper) and the
+/// pools swarm's IPAM allocated (no `AddressSpace`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocateNetworkRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub options: BTreeMap<String, Value>,
+    #[serde(rename = "IPv4Data", deserialize_with = "null_as_default")]
+    pub ipv4_data: Vec<IpamData>,
+    #[serde(rename = "IPv6Data", deserialize_with = "null_as_default")]
+    pub ipv6_data: Vec<IpamData>,
+}
+
+impl AllocateNetworkRequest {
+    /// The options as strings; a `com.docker.network.generic` object (should a Docker version
+    /// wrap them as for CreateNetwork) is flattened.
+    pub fn string_options(&self) -> BTreeMap<String, String> {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in &self.options {
+            match v {
+                Value::Object(m) if k == "com.docker.network.generic" => {
+                    out.extend(m.iter().map(|(k, v)| (k.clone(), text(v))));
+                }
+                v => {
+                    out.insert(k.clone(), text(v));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -413,3 +413,127 @@ async fn an_address_is_held_between_delete_endpoint_and_release_address() {
     assert_eq!(z, x, "the released address is reused first");
     h.stop().await;
 }
+
+/// What swarm sends: `AllocateNetwork` on the manager (flat options, IPAM data without address
+/// space), `CreateNetwork` on a node with the options `AllocateNetwork` answered.
+fn allocate_network(nid: &str, pool: &str, gw: &str, opts: Value) -> String {
+    json!({"NetworkID": nid, "Options": opts, "IPv4Data": [{"Pool": pool, "Gateway": gw}], "IPv6Data": null})
+        .to_string()
+}
+
+fn swarm_create(nid: &str, space: &str, pool: &str, gw: &str, opts: &Value) -> String {
+    json!({"NetworkID": nid, "Options": {"com.docker.network.enable_ipv6": false, "com.docker.network.generic": opts},
+           "IPv4Data": [{"AddressSpace": space, "Gateway": gw, "Pool": pool}], "IPv6Data": []})
+    .to_string()
+}
+
+const SNID: &str = "ua5xg3lmt3aekulilb8my0sco";
+
+#[tokio::test]
+async fn a_swarm_network_lives_from_allocate_until_free_and_the_last_node_delete() {
+    let h = Harness::new().await;
+    let lognet = format!("viperflow.logicnetwork.docker-{SNID}-lognet");
+    // Bad options are refused by AllocateNetwork, before swarm accepts the network.
+    let (s, v) = h
+        .post(
+            "/NetworkDriver.AllocateNetwork",
+            &allocate_network(
+                SNID,
+                "198.18.5.0/24",
+                "198.18.5.1/24",
+                json!({"physicalnetwork": "ph", "vni": "x"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(h.raw(&lognet).await.is_none());
+
+    let opts = json!({"physicalnetwork": "ph", "mtu": "1400", "com.docker.network.something": "x"});
+    let r = h
+        .ok("/NetworkDriver.AllocateNetwork", &allocate_network(SNID, "198.18.5.0/24", "198.18.5.1/24", opts))
+        .await;
+    assert_eq!(r["Options"], json!({"physicalnetwork": "ph", "mtu": "1400", "vlcp.swarm": "1"}), "{r}");
+    let net = h.raw(&lognet).await.expect("AllocateNetwork creates the logical network");
+    assert_eq!(net["mtu"], 1400, "{net}");
+    // Allocating again (a new swarm leader) changes nothing.
+    let again = h
+        .ok(
+            "/NetworkDriver.AllocateNetwork",
+            &allocate_network(SNID, "198.18.5.0/24", "198.18.5.1/24", r["Options"].clone()),
+        )
+        .await;
+    assert_eq!(again, r);
+
+    // A node: CreateNetwork with the answered options, a task, then the node's DeleteNetwork
+    // after FreeNetwork (swarm only waits for the tasks): the network goes with the later one.
+    let create = swarm_create(SNID, "LocalDefault", "198.18.5.0/24", "198.18.5.1/24", &r["Options"]);
+    h.ok("/NetworkDriver.CreateNetwork", &create).await;
+    h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint(SNID, EID, "198.18.5.2/24", "")).await;
+    h.ok("/NetworkDriver.DeleteEndpoint", &json!({"NetworkID": SNID, "EndpointID": EID}).to_string()).await;
+    h.ok("/NetworkDriver.FreeNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    assert!(h.raw(&lognet).await.is_some(), "still on a node");
+    h.ok("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    assert!(h.raw(&lognet).await.is_none(), "freed and on no node");
+    assert!(h.raw(&format!("viperflow.dockerplugin.swarmnetwork.{SNID}")).await.is_none());
+
+    // The other order: the node's DeleteNetwork first, then FreeNetwork.
+    h.ok(
+        "/NetworkDriver.AllocateNetwork",
+        &allocate_network(SNID, "198.18.5.0/24", "198.18.5.1/24", json!({"physicalnetwork": "ph"})),
+    )
+    .await;
+    h.ok("/NetworkDriver.CreateNetwork", &create).await;
+    h.ok("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    assert!(h.raw(&lognet).await.is_some(), "swarm still has it");
+    h.ok("/NetworkDriver.FreeNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    assert!(h.raw(&lognet).await.is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_swarm_network_on_this_ipam_binds_the_managers_and_the_nodes_pool() {
+    let h = Harness::new().await;
+    let pool = |space: &str| json!({"AddressSpace": space, "Pool": "198.18.6.0/24"}).to_string();
+    // The manager's allocator: a global-space pool, its gateway and a task address.
+    let p = h.ok("/IpamDriver.RequestPool", &pool(super::ipam::GLOBAL_ADDRESS_SPACE)).await;
+    let mgr = p["PoolID"].as_str().unwrap().to_string();
+    let gw = json!({"PoolID": mgr, "Address": "", "Options": {"RequestAddressType": "com.docker.network.gateway"}});
+    assert_eq!(h.ok("/IpamDriver.RequestAddress", &gw.to_string()).await["Address"], "198.18.6.1/24");
+    let a = h.ok("/IpamDriver.RequestAddress", &json!({"PoolID": mgr, "Address": ""}).to_string()).await;
+    assert_eq!(a["Address"], "198.18.6.2/24");
+    let r = h
+        .ok(
+            "/NetworkDriver.AllocateNetwork",
+            &allocate_network(SNID, "198.18.6.0/24", "198.18.6.1/24", json!({"physicalnetwork": "ph"})),
+        )
+        .await;
+    assert!(
+        h.raw(&IpamPoolReserve::key_of(&[])).await.is_none_or(|v| v["reserved_pools"].get(&mgr).is_none()),
+        "claimed"
+    );
+    let subnet = h.raw(&format!("viperflow.subnet.docker-{SNID}-subnet")).await.unwrap();
+    assert_eq!(subnet["docker_ipam_poolid"], mgr.as_str(), "{subnet}");
+
+    // The node's libnetwork: a local-space pool of the same CIDR (served at once: the manager's
+    // is not pending any more),
+    // the address the manager chose, CreateNetwork binding the pool to the same subnet.
+    let p = h.ok("/IpamDriver.RequestPool", &pool(LOCAL_ADDRESS_SPACE)).await;
+    let node = p["PoolID"].as_str().unwrap().to_string();
+    let want = json!({"PoolID": node, "Address": "198.18.6.2"});
+    h.ok("/IpamDriver.RequestAddress", &want.to_string()).await;
+    let create = swarm_create(SNID, LOCAL_ADDRESS_SPACE, "198.18.6.0/24", "198.18.6.1/24", &r["Options"]);
+    h.ok("/NetworkDriver.CreateNetwork", &create).await;
+    let reserve = h.raw(&IpamReserve::key_for(&node)).await.unwrap();
+    assert!(reserve["subnetmap"].is_string() || reserve["subnetmap"].is_object(), "bound: {reserve}");
+    let rec = h.raw(&format!("viperflow.dockerplugin.swarmnetwork.{SNID}")).await.unwrap();
+    assert_eq!(rec["pools"].as_object().map(|m| m.len()), Some(1), "{rec}");
+
+    // The node's DeleteNetwork releases its pool; FreeNetwork the rest.
+    h.ok("/NetworkDriver.DeleteNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    assert!(h.raw(&IpamReserve::key_for(&node)).await.is_none());
+    h.ok("/NetworkDriver.FreeNetwork", &json!({"NetworkID": SNID}).to_string()).await;
+    h.ok("/IpamDriver.ReleasePool", &json!({"PoolID": mgr}).to_string()).await;
+    assert!(h.raw(&IpamReserve::key_for(&mgr)).await.is_none());
+    assert!(h.raw(&format!("viperflow.subnet.docker-{SNID}-subnet")).await.is_none());
+    h.stop().await;
+}

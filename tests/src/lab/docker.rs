@@ -37,6 +37,8 @@ pub struct DockerdOpts {
     /// Give the engine Docker's default bridge network with this address (`--bip`, e.g.
     /// `198.18.250.1/24`); without it the engine runs with `--bridge=none`.
     pub bip: Option<String>,
+    /// Extra dockerd arguments (e.g. `--default-address-pool base=198.18.224.0/20,size=24`).
+    pub extra: Vec<String>,
 }
 
 impl Dockerd {
@@ -101,6 +103,7 @@ impl Dockerd {
             Some(bip) => c.arg(format!("--bip={bip}")),
             None => c.arg("--bridge=none"),
         };
+        c.args(&self.opts.extra);
         c.stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| LabError::new(format!("dockerd.log: {e}")))?)
             .stderr(log);

@@ -10,6 +10,7 @@
 //! | [`Redis`] | redis-server on 127.0.0.1 |
 //! | [`Dockerd`] | a private Docker engine with a busybox image and a unique plugin name; stop, `kill -9`, start again on the same data; optionally Docker's bridge network ([`DockerdOpts`]) |
 //! | [`VlcpDaemon`] | the real `vlcp` binary on a config the test writes |
+//! | [`Relay`] | a loopback TCP port of a namespace forwarded to a root-namespace service |
 //!
 //! All resources carry the prefix [`LAB_PREFIX`] (namespaces, links, plugin sockets) or live under a
 //! temp dir named `vlcp-lab-*`, which is what [`leaks`] looks for after the suite.
@@ -20,6 +21,7 @@ mod docker;
 pub mod leaks;
 mod netns;
 mod ovs;
+mod relay;
 mod services;
 mod twohost;
 
@@ -28,6 +30,7 @@ pub use daemon::{VlcpDaemon, docker_conf, workspace_bin};
 pub use docker::{Dockerd, DockerdOpts};
 pub use netns::Netns;
 pub use ovs::{Endpoint, EndpointOpts, Ovs};
+pub use relay::Relay;
 pub use services::{Redis, ZooKeeper};
 pub use twohost::{Capture, Host, TwoHost, VXLAN_OFPORT};
 
