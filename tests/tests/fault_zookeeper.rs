@@ -73,22 +73,7 @@ fn heavy_zookeeper_down_30s_keeps_traffic_docker_run_waits_or_fails_then_recover
 
     // Recovery: a docker run works (retried while the client reconnects) and has connectivity.
     let t = Instant::now();
-    let mut last = String::new();
-    let mut ok = false;
-    while t.elapsed() < Duration::from_secs(60) {
-        match h.try_run("after", "n1", &[]) {
-            Ok(_) => {
-                ok = true;
-                break;
-            }
-            Err(e) => {
-                last = e;
-                let _ = h.try_docker(&["rm", "-f", "after"]);
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    }
-    assert!(ok, "docker run after the store came back: {last}\n{}", h.logs());
+    run_after_recovery(&h);
     println!("docker run after recovery succeeded {:?} after the store was back", t.elapsed());
     let reach = h.time_to_reach("after", &ip1, Duration::from_secs(30));
     assert!(reach.is_some(), "the container started after recovery cannot reach c1\n{}", h.logs());
@@ -147,22 +132,7 @@ fn heavy_zookeeper_down_past_the_retry_window_docker_run_fails_naming_the_store(
 
     zk.start_server(0).expect("zookeeper back");
     let t = Instant::now();
-    let mut last = String::new();
-    let mut ok = false;
-    while t.elapsed() < Duration::from_secs(60) {
-        match h.try_run("after", "n1", &[]) {
-            Ok(_) => {
-                ok = true;
-                break;
-            }
-            Err(e) => {
-                last = e;
-                let _ = h.try_docker(&["rm", "-f", "after"]);
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    }
-    assert!(ok, "docker run after the store came back: {last}\n{}", h.logs());
+    run_after_recovery(&h);
     println!(
         "store down {:?}; docker run after it was back succeeded after {:?}",
         down.elapsed() - t.elapsed(),
@@ -176,4 +146,22 @@ fn heavy_zookeeper_down_past_the_retry_window_docker_run_fails_naming_the_store(
     assert!(lost <= 1, "{lost} pings lost with the store down\n{}", h.logs());
     let census = h.census(3);
     assert!(census.clean(), "{census:?}");
+}
+
+/// `docker run` of container "after" on n1, retried for up to 60 s while the daemon's store
+/// client reconnects; panics with the last error if it never succeeds.
+fn run_after_recovery(h: &Host) {
+    let t = Instant::now();
+    let mut last = String::new();
+    while t.elapsed() < Duration::from_secs(60) {
+        match h.try_run("after", "n1", &[]) {
+            Ok(_) => return,
+            Err(e) => {
+                last = e;
+                let _ = h.try_docker(&["rm", "-f", "after"]);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    panic!("docker run after the store came back: {last}\n{}", h.logs());
 }
