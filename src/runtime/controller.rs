@@ -591,12 +591,13 @@ impl Worker {
         sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
         let entries = compute::entries(&self.pipeline, &self.config, &sw.input);
         let (desired, conflicts) = FlowTable::build_lenient(&self.pipeline, &entries)?;
+        let desired = Arc::new(desired);
         let view = SwitchView::new(
             id,
             &identity.bridge,
             self.pipeline.clone(),
             &entries,
-            desired.clone(),
+            Arc::clone(&desired),
             &ifaces,
             &sw.input,
         );

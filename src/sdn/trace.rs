@@ -43,6 +43,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -103,8 +104,8 @@ pub struct SwitchView {
     pub datapath_id: u64,
     pub bridge: String,
     pub pipeline: Pipeline,
-    /// The desired flows, in table ids.
-    pub flows: FlowTable,
+    /// The desired flows, in table ids: shared with the controller, not copied per recompute.
+    pub flows: Arc<FlowTable>,
     /// The model object each cookie stands for (`port:p1`, `subnet:s1`, `pipeline`).
     pub owners: BTreeMap<Cookie, String>,
     /// The ports, by ofport.
@@ -122,7 +123,7 @@ impl SwitchView {
         bridge: &str,
         pipeline: Pipeline,
         entries: &[FlowEntry],
-        flows: FlowTable,
+        flows: impl Into<Arc<FlowTable>>,
         interfaces: &[OvsInterface],
         input: &SwitchInput,
     ) -> SwitchView {
@@ -146,7 +147,7 @@ impl SwitchView {
             datapath_id,
             bridge: bridge.to_owned(),
             pipeline,
-            flows,
+            flows: flows.into(),
             owners,
             ports,
             networks,

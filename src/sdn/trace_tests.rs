@@ -260,7 +260,7 @@ fn a_missing_flow_changes_the_verdict() {
     let mut v = view(false);
     let l2 = v.pipeline.id("l2output").unwrap();
     let before = v.flows.len();
-    v.flows
+    std::sync::Arc::make_mut(&mut v.flows)
         .flows
         .retain(|k, b| !(k.table == l2 && v.owners.get(&b.cookie).map(String::as_str) == Some("port:p2")));
     assert_eq!(v.flows.len(), before - 1);
@@ -268,7 +268,7 @@ fn a_missing_flow_changes_the_verdict() {
     assert_eq!(t.verdict.kind, VerdictKind::Flooded, "{t:#?}");
     // Remove ingress's flow of p1: table-miss in ingress.
     let ing = v.pipeline.id("ingress").unwrap();
-    v.flows
+    std::sync::Arc::make_mut(&mut v.flows)
         .flows
         .retain(|k, b| !(k.table == ing && v.owners.get(&b.cookie).map(String::as_str) == Some("port:p1")));
     let t = trace(&v, pkt(&v, &[("in_port", "p1"), ("dl_dst", MAC2), ("proto", "icmp")]));
@@ -314,7 +314,7 @@ fn hand(entries: Vec<FlowEntry>, modules: &[Module]) -> SwitchView {
 
 fn raw(view: &mut SwitchView, table: &str, priority: u16, m: Match, ins: Vec<Instruction>) {
     let t = view.pipeline.id(table).unwrap();
-    view.flows.insert_reported(t, priority, 7, &m, ins);
+    std::sync::Arc::make_mut(&mut view.flows).insert_reported(t, priority, 7, &m, ins);
 }
 
 fn ip_pkt(in_port: u32) -> Packet {
