@@ -299,7 +299,7 @@ struct Switch {
     ids: IdAssigner,
     input: SwitchInput,
     /// What the switch has, when known; `None` forces a flow-stats read.
-    installed: Option<FlowTable>,
+    installed: Option<Arc<FlowTable>>,
     dirty: bool,
     status: SwitchStatus,
     /// l3router: the ARP state of next hops that are not logical ports.
@@ -341,18 +341,31 @@ fn bridge_view(view: &View, dpid: u64) -> Option<(SwitchIdentity, Vec<OvsInterfa
     Some((id, ifaces))
 }
 
-/// A digest of what binding reads from the view, to notice relevant OVSDB changes.
-fn view_digest(view: &View) -> Vec<(Option<u64>, String, Vec<OvsInterface>)> {
-    let mut out: Vec<_> = view
-        .bridges
-        .values()
-        .map(|b| {
-            let ifaces = b.datapath_id.and_then(|d| bridge_view(view, d)).map(|(_, i)| i).unwrap_or_default();
-            (b.datapath_id, b.name.clone(), ifaces)
-        })
-        .collect();
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    out
+/// A digest of what binding reads from the view, to notice relevant OVSDB changes: a hash of
+/// every bridge's datapath id, name and usable interfaces (name, ofport, iface-id) and the
+/// system id. It runs on every OVSDB update (statistics too), so it hashes in place instead of
+/// cloning the interfaces; bridges combine by wrapping sum, so their map order does not matter.
+fn view_digest(view: &View) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut total = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        view.system_id().hash(&mut h);
+        h.finish()
+    };
+    for b in view.bridges.values() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (b.datapath_id, &b.name).hash(&mut h);
+        if b.datapath_id.is_some() {
+            for port in b.ports.iter().filter_map(|u| view.ports.get(u)) {
+                for iface in port.interfaces.iter().filter_map(|u| view.interfaces.get(u)) {
+                    let Some(ofport) = iface.usable_ofport() else { continue };
+                    (&iface.name, ofport, iface.iface_id()).hash(&mut h);
+                }
+            }
+        }
+        total = total.wrapping_add(h.finish());
+    }
+    total
 }
 
 impl Worker {
@@ -373,7 +386,7 @@ impl Worker {
                 self.reconcile_dirty().await;
             }
             let ovsdb = self.ovsdb.clone();
-            let last = digest.clone();
+            let last = digest;
             let ovsdb_change =
                 ovsdb.wait_view("an OVSDB change", Duration::from_secs(3600), move |v, synced| {
                     let d = view_digest(v);
@@ -608,7 +621,7 @@ impl Worker {
         sw.status.conflicts = conflicts.len();
         let installed = match sw.installed.take() {
             Some(t) => t,
-            None => read_installed(&sw.dp).await?,
+            None => Arc::new(read_installed(&sw.dp).await?),
         };
         let plan = flowsync::plan(&installed, &desired);
         let n = plan.len();
@@ -624,7 +637,14 @@ impl Worker {
             tracing::debug!("datapath {id:#018x}: {n} flow mods");
         }
         sw.status.flow_mods += n as u64;
-        sw.installed = Some(flowsync::applied(&installed, &desired));
+        // Usually the switch has only our flows: then what it has now is exactly `desired`.
+        let foreign_left =
+            installed.flows.iter().any(|(k, b)| !b.cookie.is_ours() && !desired.flows.contains_key(k));
+        sw.installed = Some(if foreign_left {
+            Arc::new(flowsync::applied(&installed, &desired))
+        } else {
+            Arc::clone(&desired)
+        });
         sw.status.flows = desired.len();
         sw.status.synced = true;
         self.computed.set_installed(id, true);

@@ -98,11 +98,21 @@ impl fmt::Debug for Cookie {
 
 /// FNV-1a over the owner's display form, folded to 48 bits.
 fn owner_hash(owner: &Owner) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in owner.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    /// FNV-1a over the owner's display form, fed as it is formatted (no string is built: this
+    /// runs for every flow of every recompute). Installed cookies depend on it: keep it stable.
+    struct Fnv(u64);
+    impl fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for b in s.bytes() {
+                self.0 ^= u64::from(b);
+                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            Ok(())
+        }
     }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let _ = fmt::Write::write_fmt(&mut h, format_args!("{owner}"));
+    let h = h.0;
     (h ^ (h >> 48)) & 0xffff_ffff_ffff
 }
 
@@ -198,11 +208,13 @@ pub fn canonical_match(m: &Match) -> Match {
             _ => o.clone(),
         })
         .collect();
-    fields.sort_by_key(|o| {
-        let mut b = Vec::new();
-        o.encode(&mut b);
-        b
-    });
+    if fields.len() > 1 {
+        fields.sort_by_cached_key(|o| {
+            let mut b = Vec::new();
+            o.encode(&mut b);
+            b
+        });
+    }
     Match { fields }
 }
 
@@ -426,5 +438,17 @@ mod tests {
         assert_eq!(c.module(), Some(Module::L2Switch));
         assert_ne!(c, Cookie::new(Module::L2Switch, &Owner::Port("p2".into())));
         assert!(!Cookie(0).is_ours());
+    }
+
+    #[test]
+    fn owner_hash_is_fnv1a_of_the_display_form() {
+        // Cookies on running switches were made with this hash: it must not change.
+        let owner = Owner::Port("docker-abc".into());
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in "port:docker-abc".bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        assert_eq!(owner_hash(&owner), (h ^ (h >> 48)) & 0xffff_ffff_ffff);
     }
 }

@@ -127,7 +127,10 @@ impl SwitchView {
         interfaces: &[OvsInterface],
         input: &SwitchInput,
     ) -> SwitchView {
-        let owners = entries.iter().map(|e| (Cookie::new(e.module, &e.owner), e.owner.to_string())).collect();
+        let mut owners = BTreeMap::new();
+        for e in entries {
+            owners.entry(Cookie::new(e.module, &e.owner)).or_insert_with(|| e.owner.to_string());
+        }
         let mut ports: Vec<TracePort> = interfaces
             .iter()
             .map(|i| {
