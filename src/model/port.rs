@@ -270,25 +270,25 @@ impl Model {
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| specs[i].ip_address.is_none());
         let set_key = LogicalPortSet::KEY.to_string();
-        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
+        // Every key known up front goes into the first read (not found out round by round).
+        let known: Vec<String> = specs
+            .iter()
+            .flat_map(|s| {
+                let mut keys = vec![
+                    port_key(s.id.as_deref().unwrap_or_default()),
+                    logical::net_key(&s.logicalnetwork),
+                    logical::map_key(&s.logicalnetwork),
+                ];
+                if let Some(sn) = &s.subnet {
+                    keys.extend([subnet::subnet_key(sn), subnet::smap_key(sn)]);
+                }
+                keys
+            })
+            .chain([set_key.clone()])
+            .collect();
+        access::write(&self.db, &known, |t| {
             let id = |i: usize| specs[i].id.clone().unwrap_or_default();
-            touch(
-                t,
-                (0..specs.len())
-                    .flat_map(|i| {
-                        let s = &specs[i];
-                        let mut keys = vec![
-                            port_key(&id(i)),
-                            logical::net_key(&s.logicalnetwork),
-                            logical::map_key(&s.logicalnetwork),
-                        ];
-                        if let Some(sn) = &s.subnet {
-                            keys.extend([subnet::subnet_key(sn), subnet::smap_key(sn)]);
-                        }
-                        keys
-                    })
-                    .chain([set_key.clone()]),
-            )?;
+            touch(t, &known)?;
             let mut lmaps: Staged<LogicalNetworkMap> = Staged::new();
             let mut smaps: Staged<SubNetMap> = Staged::new();
             let mut subnets: HashMap<String, Option<SubNet>> = HashMap::new();

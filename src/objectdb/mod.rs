@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use object::{DataObject, ObjectSet, Ref, Stored, UniqueIndex, WeakRef};
 pub use store::{KvStore, Notification, StoreError};
-pub use txn::{Committed, ObjectDb, TxnError, TxnOptions, Walk, WriteTxn};
+pub use txn::{Committed, ObjectDb, TxnError, TxnOptions, Walk, WalkCache, WriteTxn};
 pub use watch::KeyWatcher;
 
 /// Default path of the embedded store when `module.embeddeddb.path` is not set.

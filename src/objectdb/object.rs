@@ -80,7 +80,7 @@ pub struct UniqueIndex {
 }
 
 /// A type stored in ObjectDB.
-pub trait DataObject: Serialize + DeserializeOwned + Send + 'static {
+pub trait DataObject: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// Key prefix, e.g. `viperflow.logicalport`.
     const PREFIX: &'static str;
     /// The index attribute values that complete the key, in order (empty for singletons).

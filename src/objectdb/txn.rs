@@ -146,16 +146,57 @@ fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// The stamps ObjectDB keeps in every object.
+#[derive(serde::Deserialize)]
+struct Stamps {
+    kvdb_createtime: Option<u64>,
+    kvdb_updateversion: Option<u64>,
+}
+
+/// Decoded objects by key, with the version they were decoded at.
+type Decoded = HashMap<String, (Version, Box<dyn std::any::Any + Send + Sync>)>;
+
+/// What a reader that walks the same graph again and again (the model feed) keeps between
+/// walks: the keys the last walk read, so the next one fetches them in its first round instead
+/// of one round per level of references, and the objects it decoded, so only keys whose
+/// version moved are decoded again (see [`Walk::get_cached`]).
+#[derive(Default)]
+pub struct WalkCache {
+    keys: BTreeSet<String>,
+    decoded: Decoded,
+}
+
+impl WalkCache {
+    /// Adds a key the next walk will probably read (one a commit just created).
+    pub fn hint(&mut self, key: &str) {
+        if !self.keys.contains(key) {
+            self.keys.insert(key.to_owned());
+        }
+    }
+
+    /// Number of decoded objects kept.
+    pub fn len(&self) -> usize {
+        self.decoded.len()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.decoded.is_empty()
+    }
+}
+
 /// The read side of a transaction attempt: lookups in one snapshot.
 pub struct Walk<'s> {
     snap: &'s Snapshot,
     used: BTreeSet<String>,
     missing: BTreeSet<String>,
+    /// Objects decoded by earlier walks (only in [`ObjectDb::walk_cached`]).
+    decoded: Option<Decoded>,
 }
 
 impl<'s> Walk<'s> {
     fn new(snap: &'s Snapshot) -> Self {
-        Walk { snap, used: BTreeSet::new(), missing: BTreeSet::new() }
+        Walk { snap, used: BTreeSet::new(), missing: BTreeSet::new(), decoded: None }
     }
 
     fn entry(&mut self, key: &str) -> Result<&'s Entry, TxnError> {
@@ -189,9 +230,40 @@ impl<'s> Walk<'s> {
         }
     }
 
-    /// The object stored under `key` (`None` = absent).
+    /// The object stored under `key` (`None` = absent). Where the walk has a decode cache (in
+    /// [`ObjectDb::walk_cached`], and across the attempts of one [`ObjectDb::transact`]), an
+    /// object already decoded at the same version is cloned from it instead of decoded again.
     pub fn get<T: DataObject>(&mut self, key: &str) -> Result<Option<Stored<T>>, TxnError> {
-        self.value(key)?.map(|v| decode_typed(key, v)).transpose()
+        let entry = self.entry(key)?;
+        let Some(raw) = &entry.value else { return Ok(None) };
+        let Some(decoded) = self.decoded.as_mut() else {
+            return decode_typed(key, decode_json(key, raw)?).map(Some);
+        };
+        if let Some((v, obj)) = decoded.get(key)
+            && *v == entry.version
+            && let Some(t) = obj.downcast_ref::<Stored<T>>()
+        {
+            return Ok(Some(t.clone()));
+        }
+        let t: Stored<T> = decode_typed(key, decode_json(key, raw)?)?;
+        decoded.insert(key.to_owned(), (entry.version, Box::new(t.clone())));
+        Ok(Some(t))
+    }
+
+    /// True when `key` holds a value (no decoding).
+    pub fn exists(&mut self, key: &str) -> Result<bool, TxnError> {
+        Ok(self.entry(key)?.value.is_some())
+    }
+
+    /// The ObjectDB stamps (`kvdb_createtime`, `kvdb_updateversion`) of the value under `key`,
+    /// read without decoding the rest of it.
+    fn stamps(&mut self, key: &str) -> Result<Option<Stamps>, TxnError> {
+        match &self.entry(key)?.value {
+            None => Ok(None),
+            Some(raw) => serde_json::from_slice(raw)
+                .map(Some)
+                .map_err(|e| TxnError::Decode { key: key.into(), reason: e.to_string() }),
+        }
     }
 
     /// Follows a strong reference; a missing target is [`TxnError::Dangling`].
@@ -231,7 +303,12 @@ impl<'s> WriteTxn<'s> {
 
     /// The object under `key` as this transaction sees it.
     pub fn get<T: DataObject>(&mut self, key: &str) -> Result<Option<Stored<T>>, TxnError> {
-        self.value(key)?.map(|v| decode_typed(key, v)).transpose()
+        // Always consult the snapshot, so the key is checked at commit even when overwritten.
+        let stored = self.walk.get(key)?;
+        match self.writes.get(key) {
+            Some(w) => w.clone().map(|v| decode_typed(key, v)).transpose(),
+            None => Ok(stored),
+        }
     }
 
     /// Follows a strong reference.
@@ -245,10 +322,17 @@ impl<'s> WriteTxn<'s> {
         let Value::Object(mut map) = value else {
             return Err(TxnError::Encode { key: key.into(), reason: "not a JSON object".into() });
         };
-        let old = self.value(key)?;
-        let field = |name: &str| old.as_ref().and_then(|o| o.get(name)).and_then(Value::as_u64);
-        let created = field("kvdb_createtime").unwrap_or(self.now_us);
-        let version = field("kvdb_updateversion").unwrap_or(0) + 1;
+        // The stamps of the value this transaction sees: its own write, else the stored one.
+        let stored = self.walk.stamps(key)?;
+        let (created, version) = match self.writes.get(key) {
+            Some(w) => {
+                let field = |name: &str| w.as_ref().and_then(|o| o.get(name)).and_then(Value::as_u64);
+                (field("kvdb_createtime"), field("kvdb_updateversion"))
+            }
+            None => stored.map_or((None, None), |s| (s.kvdb_createtime, s.kvdb_updateversion)),
+        };
+        let created = created.unwrap_or(self.now_us);
+        let version = version.unwrap_or(0) + 1;
         map.insert("kvdb_createtime".into(), created.into());
         map.insert("kvdb_updateversion".into(), version.into());
         self.writes.insert(key.to_string(), Some(Value::Object(map)));
@@ -257,7 +341,11 @@ impl<'s> WriteTxn<'s> {
 
     /// Deletes `key`; returns whether it existed.
     pub fn delete_key(&mut self, key: &str) -> Result<bool, TxnError> {
-        let existed = self.value(key)?.is_some();
+        let stored = self.walk.exists(key)?;
+        let existed = match self.writes.get(key) {
+            Some(w) => w.is_some(),
+            None => stored,
+        };
         self.writes.insert(key.to_string(), None);
         Ok(existed)
     }
@@ -366,6 +454,40 @@ impl ObjectDb {
         Err(TxnError::TooManyRounds { rounds: self.opts.max_rounds, keys: keyset.len() })
     }
 
+    /// Like [`ObjectDb::walk`], with what `cache` kept from earlier walks (see [`WalkCache`]):
+    /// the first round reads the last walk's keys too (usually the only round), and
+    /// [`Walk::get_cached`] decodes only objects whose version changed. On success the cache
+    /// keeps exactly what this walk read.
+    pub async fn walk_cached<R>(
+        &self,
+        keys: &[String],
+        cache: &mut WalkCache,
+        mut walker: impl FnMut(&mut Walk<'_>) -> Result<R, TxnError>,
+    ) -> Result<R, TxnError> {
+        let timer = crate::metrics::TxnTimer::start(self.store.backend(), "walk");
+        let mut keyset: BTreeSet<String> = keys.iter().cloned().collect();
+        keyset.extend(cache.keys.iter().cloned());
+        for _ in 0..self.opts.max_rounds {
+            let snap = self.snapshot(&keyset).await?;
+            let mut w = Walk::new(&snap);
+            w.decoded = Some(std::mem::take(&mut cache.decoded));
+            let r = walker(&mut w);
+            let mut decoded = w.decoded.take().unwrap_or_default();
+            if w.missing.is_empty() {
+                if r.is_ok() {
+                    timer.ok();
+                    decoded.retain(|k, _| w.used.contains(k));
+                    cache.keys = w.used;
+                }
+                cache.decoded = decoded;
+                return r;
+            }
+            cache.decoded = decoded;
+            keyset.extend(w.missing);
+        }
+        Err(TxnError::TooManyRounds { rounds: self.opts.max_rounds, keys: keyset.len() })
+    }
+
     /// A write transaction: runs `body` on a consistent snapshot (discovering keys like
     /// [`ObjectDb::walk`]) and commits its writes atomically if nothing it read changed;
     /// retries on conflict. An error from `body` aborts with nothing written.
@@ -378,6 +500,8 @@ impl ObjectDb {
         let timer = crate::metrics::TxnTimer::start(self.store.backend(), "transact");
         let mut keyset: BTreeSet<String> = keys.iter().cloned().collect();
         let (mut attempts, mut conflicts, mut rounds) = (0u32, 0u32, 0u32);
+        // Objects decoded by earlier attempts: a rerun with more keys decodes only what is new.
+        let mut decoded = Decoded::new();
         loop {
             if start.elapsed() > self.opts.timeout {
                 return Err(TxnError::Timeout { elapsed: start.elapsed(), attempts });
@@ -385,7 +509,9 @@ impl ObjectDb {
             attempts += 1;
             let snap = self.snapshot(&keyset).await?;
             let mut t = WriteTxn { walk: Walk::new(&snap), writes: BTreeMap::new(), now_us: now_micros() };
+            t.walk.decoded = Some(std::mem::take(&mut decoded));
             let result = body(&mut t);
+            decoded = t.walk.decoded.take().unwrap_or_default();
             if !t.walk.missing.is_empty() {
                 rounds += 1;
                 if rounds >= self.opts.max_rounds {

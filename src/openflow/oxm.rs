@@ -131,7 +131,10 @@ impl std::fmt::Debug for OxmField {
 }
 
 /// One match entry (or the payload of a set-field action): the wire header and its body.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Ordered as its encoding is (the header big-endian, then the body), so sorting entries needs
+/// no encoding.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Oxm {
     header: u32,
     body: Vec<u8>,

@@ -104,9 +104,48 @@ pub struct ComputedFlows(Arc<std::sync::RwLock<ComputedState>>);
 #[derive(Default)]
 struct ComputedState {
     running: bool,
-    switches: BTreeMap<u64, Arc<SwitchView>>,
+    switches: BTreeMap<u64, Arc<LazyView>>,
     /// Datapaths whose switch has the published flows installed (acknowledged by a barrier).
     installed: std::collections::BTreeSet<u64>,
+}
+
+/// What a switch's [`SwitchView`] is made from, kept as the recompute left it: the view itself
+/// (an owner string per cookie, a port list) is only built when a reader asks, not on every
+/// recompute.
+struct ViewSource {
+    datapath_id: u64,
+    bridge: String,
+    pipeline: Pipeline,
+    entries: Vec<crate::sdn::flow::FlowEntry>,
+    desired: Arc<FlowTable>,
+    interfaces: BridgeInterfaces,
+    input: Arc<SwitchInput>,
+}
+
+/// A bridge's identity and its usable interfaces, as binding reads them from OVSDB.
+type BridgeInterfaces = Arc<(SwitchIdentity, Vec<OvsInterface>)>;
+
+/// A switch's view, built from its source on first use.
+struct LazyView {
+    source: Option<ViewSource>,
+    built: std::sync::OnceLock<Arc<SwitchView>>,
+}
+
+impl LazyView {
+    fn view(&self) -> Arc<SwitchView> {
+        Arc::clone(self.built.get_or_init(|| {
+            let s = self.source.as_ref().expect("a lazy view without a built view has a source");
+            Arc::new(SwitchView::new(
+                s.datapath_id,
+                &s.bridge,
+                s.pipeline.clone(),
+                &s.entries,
+                Arc::clone(&s.desired),
+                &s.interfaces.1,
+                &s.input,
+            ))
+        }))
+    }
 }
 
 impl ComputedFlows {
@@ -117,12 +156,13 @@ impl ComputedFlows {
 
     /// The view of datapath `dpid`.
     pub fn get(&self, dpid: u64) -> Option<Arc<SwitchView>> {
-        self.read(|s| s.switches.get(&dpid).cloned())
+        self.read(|s| s.switches.get(&dpid).cloned()).map(|l| l.view())
     }
 
     /// Every switch's view, by datapath id.
     pub fn switches(&self) -> Vec<Arc<SwitchView>> {
-        self.read(|s| s.switches.values().cloned().collect())
+        let lazy: Vec<Arc<LazyView>> = self.read(|s| s.switches.values().cloned().collect());
+        lazy.iter().map(|l| l.view()).collect()
     }
 
     /// True when datapath `dpid` has the flows of its published view installed (false while a
@@ -134,11 +174,25 @@ impl ComputedFlows {
     /// Publishes `view` as its switch's current one (what the controller does after every
     /// recompute; for tests that serve a trace without a controller).
     pub fn publish(&self, view: SwitchView) {
+        let id = view.datapath_id;
+        let built = std::sync::OnceLock::from(Arc::new(view));
+        self.insert(id, LazyView { source: None, built });
+    }
+
+    /// Publishes what a recompute produced; the view is built when first read. Returns the
+    /// view it replaces, for the caller to drop where it costs nothing.
+    fn publish_source(&self, source: ViewSource) -> Option<Arc<LazyView>> {
+        self.insert(source.datapath_id, LazyView { source: Some(source), built: Default::default() })
+    }
+
+    fn insert(&self, id: u64, view: LazyView) -> Option<Arc<LazyView>> {
+        let mut old = None;
         self.write(|s| {
             s.running = true;
-            s.installed.remove(&view.datapath_id);
-            s.switches.insert(view.datapath_id, Arc::new(view));
+            s.installed.remove(&id);
+            old = s.switches.insert(id, Arc::new(view));
         });
+        old
     }
 
     fn set_installed(&self, dpid: u64, installed: bool) {
@@ -257,13 +311,22 @@ pub async fn model_feed(
 ) -> Result<(watch::Receiver<Arc<ModelSnapshot>>, JoinHandle<()>), TxnError> {
     // Subscribe before the first read, so no commit falls between the two.
     let mut sub = db.store().subscribe();
-    let first = from_model::read_snapshot(&db).await?;
+    let mut cache = crate::objectdb::WalkCache::default();
+    let first = from_model::read_snapshot_cached(&db, &mut cache).await?;
     let (tx, rx) = watch::channel(Arc::new(first));
     let task = tokio::spawn(async move {
         while let Some(n) = sub.recv().await {
             let relevant = match &n {
                 Notification::Changed { changes, .. } => {
-                    changes.iter().any(|c| c.key.starts_with(from_model::PREFIX))
+                    let mut any = false;
+                    for c in changes.iter().filter(|c| c.key.starts_with(from_model::PREFIX)) {
+                        any = true;
+                        // A key the commit created is probably one the next read needs.
+                        if !c.deleted {
+                            cache.hint(&c.key);
+                        }
+                    }
+                    any
                 }
                 Notification::Resync { .. } => true,
             };
@@ -271,7 +334,7 @@ pub async fn model_feed(
                 continue;
             }
             let snap = loop {
-                match from_model::read_snapshot(&db).await {
+                match from_model::read_snapshot_cached(&db, &mut cache).await {
                     Ok(s) => break s,
                     Err(e) => {
                         tracing::warn!("reading the network model failed, retrying: {e}");
@@ -279,13 +342,15 @@ pub async fn model_feed(
                     }
                 }
             };
+            let mut old = None;
             tx.send_if_modified(|cur| {
                 let changed = **cur != snap;
                 if changed {
-                    *cur = Arc::new(snap);
+                    old = Some(std::mem::replace(cur, Arc::new(snap)));
                 }
                 changed
             });
+            drop_elsewhere(old);
             if tx.is_closed() {
                 return;
             }
@@ -297,7 +362,9 @@ pub async fn model_feed(
 struct Switch {
     dp: Datapath,
     ids: IdAssigner,
-    input: SwitchInput,
+    input: Arc<SwitchInput>,
+    /// The bridge's identity and interfaces, and the OVSDB view digest they were read at.
+    bound: Option<(u64, BridgeInterfaces)>,
     /// What the switch has, when known; `None` forces a flow-stats read.
     installed: Option<Arc<FlowTable>>,
     dirty: bool,
@@ -426,7 +493,8 @@ impl Worker {
         let sw = Switch {
             dp,
             ids: IdAssigner::default(),
-            input: SwitchInput::default(),
+            input: Arc::default(),
+            bound: None,
             installed: None,
             dirty: true,
             status: SwitchStatus::default(),
@@ -584,37 +652,47 @@ impl Worker {
     async fn reconcile(&mut self, id: u64) -> Result<(), SyncError> {
         let model = self.model.borrow().clone();
         let Some(sw) = self.switches.get_mut(&id) else { return Ok(()) };
-        let bound = self.ovsdb.with_view(|v| bridge_view(v, id));
-        let (identity, ifaces) = bound.unwrap_or_default();
-        sw.input = bind(&model, &identity, &ifaces, &mut sw.ids);
+        // The bridge's interfaces change far less often than the model: read them again only
+        // when the OVSDB view digest moved.
+        let cached = sw.bound.clone();
+        let bound = self.ovsdb.with_view(|v| {
+            let digest = view_digest(v);
+            match cached {
+                Some((d, b)) if d == digest => (d, b),
+                _ => (digest, Arc::new(bridge_view(v, id).unwrap_or_default())),
+            }
+        });
+        let interfaces = Arc::clone(&bound.1);
+        sw.bound = Some(bound);
+        let (identity, ifaces) = &*interfaces;
+        let mut input = bind(&model, identity, ifaces, &mut sw.ids);
         if self.config.enabled(Module::L3Router) {
-            let targets = nexthop::targets(&sw.input);
+            let targets = nexthop::targets(&input);
             sw.arp_due |= targets.iter().any(|t| !sw.arp.knows(t));
             // Only targets of this model: a next hop that became a logical port is the model's.
-            sw.input.neighbors = sw.arp.neighbors();
-            sw.input.neighbors.retain(|k, _| targets.iter().any(|t| t.key() == *k));
-            sw.status.neighbors = sw
-                .input
+            input.neighbors = sw.arp.neighbors();
+            input.neighbors.retain(|k, _| targets.iter().any(|t| t.key() == *k));
+            sw.status.neighbors = input
                 .neighbors
                 .iter()
                 .map(|((n, ip), m)| format!("{n}/{ip}={}", crate::sdn::input::format_mac(m)))
                 .collect();
         }
+        sw.input = Arc::new(input);
         sw.status.bridge = (!identity.bridge.is_empty()).then(|| identity.bridge.clone());
         sw.status.ports = sw.input.ports.iter().map(|p| p.id.clone()).collect();
         let entries = compute::entries(&self.pipeline, &self.config, &sw.input);
         let (desired, conflicts) = FlowTable::build_lenient(&self.pipeline, &entries)?;
         let desired = Arc::new(desired);
-        let view = SwitchView::new(
-            id,
-            &identity.bridge,
-            self.pipeline.clone(),
-            &entries,
-            Arc::clone(&desired),
-            &ifaces,
-            &sw.input,
-        );
-        self.computed.publish(view);
+        let old_view = self.computed.publish_source(ViewSource {
+            datapath_id: id,
+            bridge: identity.bridge.clone(),
+            pipeline: self.pipeline.clone(),
+            entries,
+            desired: Arc::clone(&desired),
+            interfaces: Arc::clone(&interfaces),
+            input: Arc::clone(&sw.input),
+        });
         for c in &conflicts {
             tracing::warn!("datapath {id:#018x}: {c}");
         }
@@ -648,6 +726,9 @@ impl Worker {
         sw.status.flows = desired.len();
         sw.status.synced = true;
         self.computed.set_installed(id, true);
+        // The last recompute's tables and input (thousands of small allocations at scale) are
+        // freed on a blocking thread, not on the path to the next change's flows.
+        drop_elsewhere((old_view, installed));
         sw.dirty = false;
         Ok(())
     }
@@ -661,6 +742,16 @@ enum SyncError {
     Read(#[from] crate::runtime::ofswitch::OfError),
     #[error("flow batch: {0}")]
     Batch(String),
+}
+
+/// Drops `garbage` on tokio's blocking pool (at once when there is no runtime).
+fn drop_elsewhere<T: Send + 'static>(garbage: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(move || drop(garbage));
+        }
+        Err(_) => drop(garbage),
+    }
 }
 
 /// Every flow the switch has, keyed like our desired table.

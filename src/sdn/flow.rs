@@ -198,28 +198,23 @@ pub struct FlowBody {
 }
 
 /// Sorts match fields and drops all-ones masks, so the same match compares equal whatever
-/// order or mask form produced it (ours, or the switch's flow-stats reply).
+/// order or mask form produced it (ours, or the switch's flow-stats reply). Fields are sorted
+/// as their encodings are ([`Oxm`]'s order), so the canonical form is also the key order.
 pub fn canonical_match(m: &Match) -> Match {
+    let full_mask = |o: &Oxm| o.mask().is_some_and(|mask| mask.iter().all(|b| *b == 0xff));
     let mut fields: Vec<Oxm> = m
         .fields
         .iter()
-        .map(|o| match o.mask() {
-            Some(mask) if mask.iter().all(|b| *b == 0xff) => Oxm::new(o.field(), o.value()),
-            _ => o.clone(),
-        })
+        .map(|o| if full_mask(o) { Oxm::new(o.field(), o.value()) } else { o.clone() })
         .collect();
-    if fields.len() > 1 {
-        fields.sort_by_cached_key(|o| {
-            let mut b = Vec::new();
-            o.encode(&mut b);
-            b
-        });
+    if !fields.is_sorted() {
+        fields.sort();
     }
     Match { fields }
 }
 
 fn key_bytes(m: &Match) -> Vec<u8> {
-    let mut b = Vec::new();
+    let mut b = Vec::with_capacity(8 + m.fields.iter().map(Oxm::wire_len).sum::<usize>());
     m.encode(&mut b);
     b
 }
@@ -249,28 +244,33 @@ impl FlowTable {
         pipeline: &Pipeline,
         entries: &[FlowEntry],
     ) -> Result<(FlowTable, Vec<FlowError>), FlowError> {
-        let mut flows: BTreeMap<FlowKey, (FlowBody, &Owner)> = BTreeMap::new();
-        let mut conflicts = Vec::new();
-        for e in entries {
-            let table =
-                pipeline.id(e.table).ok_or(FlowError::UnknownTable { module: e.module, table: e.table })?;
+        // Tables are few: resolve each entry's names through this small list of (name, id,
+        // default next id) instead of searching the pipeline per entry.
+        let tables: Vec<(&'static str, u8, Option<u8>)> = pipeline
+            .tables()
+            .iter()
+            .map(|t| (t.name, t.id, pipeline.default_next(t.name).map(|n| n.id)))
+            .collect();
+        let lookup = |name: &str| tables.iter().find(|t| std::ptr::eq(t.0, name) || t.0 == name);
+        // (key, body, entry index): sorted by key, the first entry of a key wins.
+        let mut built: Vec<(FlowKey, FlowBody, usize)> = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let &(_, table, default_next) =
+                lookup(e.table).ok_or(FlowError::UnknownTable { module: e.module, table: e.table })?;
             if e.priority == 0 && !e.matches.fields.is_empty() {
                 return Err(FlowError::DefaultWithMatch(e.table));
             }
             let goto = match e.next {
                 Next::Stop => None,
-                Next::Default => Some(
-                    pipeline
-                        .default_next(e.table)
-                        .map(|t| t.id)
-                        .ok_or(FlowError::BadGoto { from: e.table, to: "(end of path)" })?,
-                ),
-                Next::Stage(to) => match pipeline.id(to) {
-                    Some(id) if id > table => Some(id),
+                Next::Default => {
+                    Some(default_next.ok_or(FlowError::BadGoto { from: e.table, to: "(end of path)" })?)
+                }
+                Next::Stage(to) => match lookup(to) {
+                    Some(&(_, id, _)) if id > table => Some(id),
                     _ => return Err(FlowError::BadGoto { from: e.table, to }),
                 },
             };
-            let mut instructions = Vec::new();
+            let mut instructions = Vec::with_capacity(2);
             if !e.actions.is_empty() {
                 instructions.push(Instruction::ApplyActions(e.actions.clone()));
             }
@@ -280,20 +280,38 @@ impl FlowTable {
             let matches = canonical_match(&e.matches);
             let key = FlowKey { table, priority: e.priority, matches: key_bytes(&matches) };
             let body = FlowBody { cookie: Cookie::new(e.module, &e.owner), matches, instructions };
-            match flows.get(&key) {
-                Some((old, _)) if old.instructions == body.instructions => {}
-                Some((_, owner)) => conflicts.push(FlowError::Conflict {
-                    table: e.table,
-                    priority: e.priority,
-                    a: owner.to_string(),
-                    b: e.owner.to_string(),
-                }),
-                None => {
-                    flows.insert(key, (body, &e.owner));
+            built.push((key, body, i));
+        }
+        built.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut conflicts = Vec::new();
+        let mut flows: Vec<(FlowKey, FlowBody)> = Vec::with_capacity(built.len());
+        let mut first = 0; // entry index of the kept flow of the current key
+        for (key, body, i) in built {
+            match flows.last() {
+                Some((k, old)) if *k == key => {
+                    if old.instructions != body.instructions {
+                        let e = &entries[i];
+                        conflicts.push((
+                            i,
+                            FlowError::Conflict {
+                                table: e.table,
+                                priority: e.priority,
+                                a: entries[first].owner.to_string(),
+                                b: e.owner.to_string(),
+                            },
+                        ));
+                    }
+                }
+                _ => {
+                    first = i;
+                    flows.push((key, body));
                 }
             }
         }
-        Ok((FlowTable { flows: flows.into_iter().map(|(k, (b, _))| (k, b)).collect() }, conflicts))
+        // Conflicts in entry order, as they were met.
+        conflicts.sort_by_key(|c| c.0);
+        let conflicts = conflicts.into_iter().map(|c| c.1).collect();
+        Ok((FlowTable { flows: flows.into_iter().collect() }, conflicts))
     }
 
     /// Adds a flow as the switch reports it (flow-stats), keyed canonically.

@@ -58,27 +58,43 @@ fn strict(command: FlowModCommand, key: &FlowKey, body: &FlowBody) -> FlowMod {
     }
 }
 
-/// The FlowMods that make `installed` equal to `desired` (for our flows).
+/// The FlowMods that make `installed` equal to `desired` (for our flows). Both tables are
+/// sorted by key: one merge pass over the two, no lookups.
 pub fn plan(installed: &FlowTable, desired: &FlowTable) -> SyncPlan {
+    use std::cmp::Ordering;
     let mut p = SyncPlan::default();
-    for (k, b) in &installed.flows {
-        if !desired.flows.contains_key(k) && b.cookie.is_ours() {
-            p.deletes.push(strict(FlowModCommand::DELETE_STRICT, k, b));
-        }
-    }
-    for (k, b) in &desired.flows {
-        match installed.flows.get(k) {
-            None => p.adds.push(strict(FlowModCommand::ADD, k, b)),
-            Some(old) if old.instructions != b.instructions || old.cookie != b.cookie => {
-                // MODIFY_STRICT keeps the cookie of the old flow in OpenFlow 1.3; when the
-                // owner changed, replace the flow with an ADD (same identity, new cookie).
-                if old.cookie == b.cookie {
-                    p.modifies.push(strict(FlowModCommand::MODIFY_STRICT, k, b));
-                } else {
-                    p.adds.push(strict(FlowModCommand::ADD, k, b));
+    let mut old = installed.flows.iter().peekable();
+    let mut new = desired.flows.iter().peekable();
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((ok, _)), Some((nk, _))) => ok.cmp(nk),
+        };
+        match order {
+            // Only in `installed`: ours goes, anyone else's stays.
+            Ordering::Less => {
+                let (k, b) = old.next().expect("peeked");
+                if b.cookie.is_ours() {
+                    p.deletes.push(strict(FlowModCommand::DELETE_STRICT, k, b));
                 }
             }
-            Some(_) => {}
+            Ordering::Greater => {
+                let (k, b) = new.next().expect("peeked");
+                p.adds.push(strict(FlowModCommand::ADD, k, b));
+            }
+            Ordering::Equal => {
+                let (_, was) = old.next().expect("peeked");
+                let (k, b) = new.next().expect("peeked");
+                if was.cookie != b.cookie {
+                    // MODIFY_STRICT keeps the cookie of the old flow in OpenFlow 1.3; when the
+                    // owner changed, replace the flow with an ADD (same identity, new cookie).
+                    p.adds.push(strict(FlowModCommand::ADD, k, b));
+                } else if was.instructions != b.instructions {
+                    p.modifies.push(strict(FlowModCommand::MODIFY_STRICT, k, b));
+                }
+            }
         }
     }
     p

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use crate::model::{
     self, LogicalNetworkSet, LogicalPortSet, PhysicalNetworkSet, PhysicalPortSet, SubNetSet, VRouterSet,
 };
-use crate::objectdb::{DataObject, ObjectDb, ObjectSet, Stored, TxnError, Walk};
+use crate::objectdb::{DataObject, ObjectDb, ObjectSet, Stored, TxnError, Walk, WalkCache};
 
 use super::input::{
     DhcpSettings, LogicalNetwork, LogicalPort, ModelSnapshot, NetworkType, PhysicalNetwork, PhysicalPort,
@@ -70,6 +70,12 @@ fn dhcp(
 
 /// One consistent read of the whole model.
 pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
+    read_snapshot_cached(db, &mut WalkCache::default()).await
+}
+
+/// [`read_snapshot`] with what `cache` kept from the previous read (see [`WalkCache`]): a read
+/// after one change takes one round trip to the store and decodes only the changed objects.
+pub async fn read_snapshot_cached(db: &ObjectDb, cache: &mut WalkCache) -> Result<ModelSnapshot, TxnError> {
     let sets: Vec<String> = [
         PhysicalNetworkSet::KEY,
         PhysicalPortSet::KEY,
@@ -82,7 +88,7 @@ pub async fn read_snapshot(db: &ObjectDb) -> Result<ModelSnapshot, TxnError> {
     .map(|s| s.to_string())
     .collect();
     let now_us = super::vxlan::now_micros();
-    db.walk(&sets, |w| {
+    db.walk_cached(&sets, cache, |w| {
         let pnets = members(w, PhysicalNetworkSet::KEY, |s: PhysicalNetworkSet| s.set)?;
         let pports = members(w, PhysicalPortSet::KEY, |s: PhysicalPortSet| s.set)?;
         let lnets = members(w, LogicalNetworkSet::KEY, |s: LogicalNetworkSet| s.set)?;
