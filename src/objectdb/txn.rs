@@ -142,6 +142,14 @@ fn decode_typed<T: DataObject>(key: &str, v: Value) -> Result<Stored<T>, TxnErro
     })
 }
 
+/// Decodes a stored object straight from its bytes (no intermediate JSON tree).
+fn decode_slice<T: DataObject>(key: &str, raw: &Bytes) -> Result<Stored<T>, TxnError> {
+    serde_json::from_slice(raw).map_err(|e| TxnError::Decode {
+        key: key.into(),
+        reason: format!("not a {}: {e}", std::any::type_name::<T>()),
+    })
+}
+
 fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
@@ -237,7 +245,7 @@ impl<'s> Walk<'s> {
         let entry = self.entry(key)?;
         let Some(raw) = &entry.value else { return Ok(None) };
         let Some(decoded) = self.decoded.as_mut() else {
-            return decode_typed(key, decode_json(key, raw)?).map(Some);
+            return decode_slice(key, raw).map(Some);
         };
         if let Some((v, obj)) = decoded.get(key)
             && *v == entry.version
@@ -245,7 +253,7 @@ impl<'s> Walk<'s> {
         {
             return Ok(Some(t.clone()));
         }
-        let t: Stored<T> = decode_typed(key, decode_json(key, raw)?)?;
+        let t: Stored<T> = decode_slice(key, raw)?;
         decoded.insert(key.to_owned(), (entry.version, Box::new(t.clone())));
         Ok(Some(t))
     }

@@ -259,6 +259,7 @@ impl SdnController {
             config,
             pipeline,
             switches: BTreeMap::new(),
+            digest: 0,
             status: status_tx,
             computed: computed.clone(),
         };
@@ -382,6 +383,8 @@ struct Worker {
     config: SdnConfig,
     pipeline: Pipeline,
     switches: BTreeMap<u64, Switch>,
+    /// [`view_digest`] of the OVSDB view as the run loop last saw it.
+    digest: u64,
     status: watch::Sender<Status>,
     computed: ComputedFlows,
 }
@@ -440,7 +443,7 @@ impl Worker {
         for dp in self.of.datapaths() {
             self.add(dp);
         }
-        let mut digest = self.ovsdb.with_view(view_digest);
+        self.digest = self.ovsdb.with_view(view_digest);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         let routing = self.config.enabled(Module::L3Router);
         let cycle = self.config.l3router.arp_cycle_time.max(Duration::from_millis(100));
@@ -453,7 +456,7 @@ impl Worker {
                 self.reconcile_dirty().await;
             }
             let ovsdb = self.ovsdb.clone();
-            let last = digest;
+            let last = self.digest;
             let ovsdb_change =
                 ovsdb.wait_view("an OVSDB change", Duration::from_secs(3600), move |v, synced| {
                     let d = view_digest(v);
@@ -472,7 +475,7 @@ impl Worker {
                 },
                 d = ovsdb_change => {
                     if let Ok(d) = d {
-                        digest = d;
+                        self.digest = d;
                         self.mark_all_dirty();
                     }
                 }
@@ -654,14 +657,13 @@ impl Worker {
         let Some(sw) = self.switches.get_mut(&id) else { return Ok(()) };
         // The bridge's interfaces change far less often than the model: read them again only
         // when the OVSDB view digest moved.
-        let cached = sw.bound.clone();
-        let bound = self.ovsdb.with_view(|v| {
-            let digest = view_digest(v);
-            match cached {
-                Some((d, b)) if d == digest => (d, b),
-                _ => (digest, Arc::new(bridge_view(v, id).unwrap_or_default())),
-            }
-        });
+        // The key is the digest the run loop last saw: any later change moves it, and the
+        // loop then marks the switch dirty again.
+        let digest = self.digest;
+        let bound = match sw.bound.clone() {
+            Some((d, b)) if d == digest => (d, b),
+            _ => (digest, Arc::new(self.ovsdb.with_view(|v| bridge_view(v, id)).unwrap_or_default())),
+        };
         let interfaces = Arc::clone(&bound.1);
         sw.bound = Some(bound);
         let (identity, ifaces) = &*interfaces;
