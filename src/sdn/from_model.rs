@@ -257,3 +257,68 @@ pub fn convert(
     }
     snap
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::{
+        LogicalNetworkSpec, LogicalPortPatch, LogicalPortSpec, Model, Params, PhysicalNetworkSpec,
+    };
+    use crate::objectdb::{KvStore, embedded::EmbeddedStore};
+
+    fn params(v: Value) -> Params {
+        Params::new(v.as_object().unwrap().clone())
+    }
+
+    fn port(id: &str, mac: &str) -> LogicalPortSpec {
+        LogicalPortSpec::from_params(params(json!({"id": id, "logicalnetwork": "n1", "mac_address": mac})))
+            .unwrap()
+    }
+
+    /// The model feed's cached reads (keys and decoded objects kept between reads) always equal
+    /// a fresh read on a real embedded store: after a port is added, changed and removed.
+    #[tokio::test]
+    async fn cached_reads_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn KvStore> = Arc::new(EmbeddedStore::open(dir.path().join("db.redb")).unwrap());
+        let db = ObjectDb::new(store);
+        let model = Model::new(db.clone());
+        let pn = PhysicalNetworkSpec::from_params(params(json!({"id": "local", "type": "local"}))).unwrap();
+        model.create_physical_networks(vec![pn]).await.unwrap();
+        let ln =
+            LogicalNetworkSpec::from_params(params(json!({"id": "n1", "physicalnetwork": "local"}))).unwrap();
+        model.create_logical_networks(vec![ln]).await.unwrap();
+        model.create_logical_ports(vec![port("p1", "02:00:00:00:00:01")]).await.unwrap();
+
+        let mut cache = WalkCache::default();
+        let first = read_snapshot_cached(&db, &mut cache).await.unwrap();
+        assert_eq!(first, read_snapshot(&db).await.unwrap());
+        assert_eq!(first.logical_ports.len(), 1);
+        assert!(!cache.is_empty(), "the read keeps what it decoded");
+
+        model.create_logical_ports(vec![port("p2", "02:00:00:00:00:02")]).await.unwrap();
+        let added = read_snapshot_cached(&db, &mut cache).await.unwrap();
+        assert_eq!(added, read_snapshot(&db).await.unwrap());
+        assert!(added.logical_ports.contains_key("p2"));
+
+        let patch = LogicalPortPatch {
+            id: "p1".into(),
+            mac_address: Some("02:00:00:00:00:99".into()),
+            ip_address: None,
+            attrs: Default::default(),
+        };
+        model.update_logical_ports(vec![patch]).await.unwrap();
+        let changed = read_snapshot_cached(&db, &mut cache).await.unwrap();
+        assert_eq!(changed, read_snapshot(&db).await.unwrap());
+        assert_eq!(changed.logical_ports["p1"].mac, [2, 0, 0, 0, 0, 0x99], "not the cached old MAC");
+
+        model.delete_logical_ports(vec!["p2".into()]).await.unwrap();
+        let removed = read_snapshot_cached(&db, &mut cache).await.unwrap();
+        assert_eq!(removed, read_snapshot(&db).await.unwrap());
+        assert!(!removed.logical_ports.contains_key("p2"));
+    }
+}
