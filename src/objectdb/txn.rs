@@ -167,7 +167,7 @@ type Decoded = HashMap<String, (Version, Box<dyn std::any::Any + Send + Sync>)>;
 /// What a reader that walks the same graph again and again (the model feed) keeps between
 /// walks: the keys the last walk read, so the next one fetches them in its first round instead
 /// of one round per level of references, and the objects it decoded, so only keys whose
-/// version moved are decoded again (see [`Walk::get_cached`]).
+/// version moved are decoded again (see [`Walk::get`]).
 #[derive(Default)]
 pub struct WalkCache {
     keys: BTreeSet<String>,
@@ -180,11 +180,6 @@ impl WalkCache {
         if !self.keys.contains(key) {
             self.keys.insert(key.to_owned());
         }
-    }
-
-    /// Number of decoded objects kept.
-    pub fn len(&self) -> usize {
-        self.decoded.len()
     }
 
     /// True when nothing is kept.
@@ -464,7 +459,7 @@ impl ObjectDb {
 
     /// Like [`ObjectDb::walk`], with what `cache` kept from earlier walks (see [`WalkCache`]):
     /// the first round reads the last walk's keys too (usually the only round), and
-    /// [`Walk::get_cached`] decodes only objects whose version changed. On success the cache
+    /// [`Walk::get`] decodes only objects whose version changed. On success the cache
     /// keeps exactly what this walk read.
     pub async fn walk_cached<R>(
         &self,

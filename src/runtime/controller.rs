@@ -114,7 +114,6 @@ struct ComputedState {
 /// recompute.
 struct ViewSource {
     datapath_id: u64,
-    bridge: String,
     pipeline: Pipeline,
     entries: Vec<crate::sdn::flow::FlowEntry>,
     desired: Arc<FlowTable>,
@@ -137,7 +136,7 @@ impl LazyView {
             let s = self.source.as_ref().expect("a lazy view without a built view has a source");
             Arc::new(SwitchView::new(
                 s.datapath_id,
-                &s.bridge,
+                &s.interfaces.0.bridge,
                 s.pipeline.clone(),
                 &s.entries,
                 Arc::clone(&s.desired),
@@ -171,8 +170,8 @@ impl ComputedFlows {
         self.read(|s| s.installed.contains(&dpid))
     }
 
-    /// Publishes `view` as its switch's current one (what the controller does after every
-    /// recompute; for tests that serve a trace without a controller).
+    /// Publishes an already built `view` as its switch's current one (for tests that serve a
+    /// trace without a controller; the controller publishes lazily built views).
     pub fn publish(&self, view: SwitchView) {
         let id = view.datapath_id;
         let built = std::sync::OnceLock::from(Arc::new(view));
@@ -656,9 +655,8 @@ impl Worker {
         let model = self.model.borrow().clone();
         let Some(sw) = self.switches.get_mut(&id) else { return Ok(()) };
         // The bridge's interfaces change far less often than the model: read them again only
-        // when the OVSDB view digest moved.
-        // The key is the digest the run loop last saw: any later change moves it, and the
-        // loop then marks the switch dirty again.
+        // when the digest the run loop last saw moved (any later OVSDB change moves it again
+        // and marks the switch dirty, so a stale read never outlives one recompute).
         let digest = self.digest;
         let bound = match sw.bound.clone() {
             Some((d, b)) if d == digest => (d, b),
@@ -688,7 +686,6 @@ impl Worker {
         let desired = Arc::new(desired);
         let old_view = self.computed.publish_source(ViewSource {
             datapath_id: id,
-            bridge: identity.bridge.clone(),
             pipeline: self.pipeline.clone(),
             entries,
             desired: Arc::clone(&desired),
