@@ -5,7 +5,7 @@
 # markdown table of everything on stdout (also written to --out).
 #
 # Usage: scripts/bench.sh [--endpoints N] [--keep N] [--concurrency C] [--no-micro] [--docker]
-#                        [--out FILE]
+#                        [--out FILE] [--log FILE]
 #   --endpoints N    churn: full endpoint lifecycles (default 1000)
 #   --keep N         scale: endpoints held up while churning 200 more (default 1000; 0 skips)
 #   --concurrency C  endpoints in flight (default 8)
@@ -14,6 +14,7 @@
 #                    heavy_bench_docker_run_vlcp_vs_bridge: a lab dockerd, debug binaries;
 #                    VLCP_BENCH_RUNS runs per driver, default 20)
 #   --out FILE       also write the table here (default target/bench/results.md)
+#   --log FILE       keep the daemon's log (stderr) here
 # Needs root (network namespaces, veths), Open vSwitch, curl, python3. Everything it starts is
 # stopped and removed on exit, also on Ctrl-C. Exit status: 0, or 1 when a vlcp-bench run failed
 # calls or leaked.
@@ -26,6 +27,7 @@ CONC=8
 MICRO=1
 DOCKER=0
 OUT="$ROOT/target/bench/results.md"
+KEEP_LOG=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --endpoints) ENDPOINTS=$2; shift 2 ;;
@@ -34,7 +36,8 @@ while [ $# -gt 0 ]; do
         --no-micro) MICRO=0; shift ;;
         --docker) DOCKER=1; shift ;;
         --out) OUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --log) KEEP_LOG=$2; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -59,6 +62,7 @@ cleanup() {
     done
     sleep 0.5
     ip netns del "$NS" 2>/dev/null
+    [ -n "$KEEP_LOG" ] && cp "$WORK/vlcp.log" "$KEEP_LOG"
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -314,8 +314,17 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report, BenchError> {
     // Teardown of the kept endpoints, then the leak probes (before the network goes, so the
     // pool can still be asked about its addresses).
     teardown(&ctx, live, cfg.concurrency, &mut out).await;
-    let mut leaks = Leaks::default();
-    cfg.probes.host_leaks(&before, &out.veths, &mut leaks).await;
+    // The driver removes veth pairs in the background after DeleteEndpoint answers: a leak is
+    // what is still there once that had time to finish.
+    let settle = Instant::now() + std::time::Duration::from_secs(10);
+    let mut leaks = loop {
+        let mut leaks = Leaks::default();
+        cfg.probes.host_leaks(&before, &out.veths, &mut leaks).await;
+        if (leaks.veths.is_empty() && leaks.ovs_ports.is_empty()) || Instant::now() >= settle {
+            break leaks;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let eids = out.endpoint_ids.clone();
     let c = ctx.clone();
     let (lports, errs) = probe_each(eids, cfg.concurrency, move |eid| {

@@ -106,16 +106,47 @@ pub fn start_dockerplugin(
             "module.httpserver.vhost.docker.url = {url:?}: the plugin needs a unix:// socket"
         ));
     };
-    let driver = VlcpDriver::new(cfg, model, ovsdb).map_err(|e| format!("dockerplugin: {e}"))?;
-    let server = start(std::path::Path::new(socket), std::sync::Arc::new(driver))
+    let driver =
+        std::sync::Arc::new(VlcpDriver::new(cfg, model, ovsdb).map_err(|e| format!("dockerplugin: {e}"))?);
+    let server = start(std::path::Path::new(socket), driver.clone())
         .map_err(|e| format!("dockerplugin: cannot serve {socket}: {e}"))?;
     tracing::info!(socket, "Docker plugin listening");
     vlcp::metrics::set_component("dockerplugin", true, format!("serving {socket}"));
+    let repair = tokio::spawn(repair_at_start(driver.clone()));
     Ok(Box::pin(async move {
         let _ = stop.wait_for(|s| *s).await;
         server.stop().await;
+        repair.abort();
+        let left = driver.settle(std::time::Duration::from_secs(5)).await;
+        if left > 0 {
+            tracing::warn!(left, "veth removals still pending at exit (the next start finishes them)");
+        }
         Ok(())
     }))
+}
+
+/// Runs the driver's startup repair until it succeeds (the store or OVSDB may still be coming
+/// up), backing off from 1 s to 30 s.
+async fn repair_at_start(driver: std::sync::Arc<vlcp_plugin::docker::driver::VlcpDriver>) {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match driver.repair_interrupted().await {
+            Ok(r) if r.failed.is_empty() => {
+                if r.creates + r.deletes > 0 {
+                    tracing::warn!(
+                        creates = r.creates,
+                        deletes = r.deletes,
+                        "startup repair: finished endpoints an earlier daemon left half-made or half-removed"
+                    );
+                }
+                return;
+            }
+            Ok(r) => tracing::warn!(failed = ?r.failed, "startup repair incomplete; retrying"),
+            Err(e) => tracing::warn!(error = %e, "startup repair failed; retrying"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+    }
 }
 
 /// The pipeline settings from `server.startup` (which modules) and `module.<name>.*` keys,

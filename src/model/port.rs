@@ -251,6 +251,18 @@ impl Model {
         &self,
         specs: Vec<LogicalPortSpec>,
     ) -> Result<Vec<LogicalPort>, ModelError> {
+        self.create_logical_ports_and(specs, &[], |_| Ok(())).await
+    }
+
+    /// [`Model::create_logical_ports`], with `also` writing more objects (keys `also_keys`,
+    /// read up front) in the same transaction: they exist exactly when the ports do. `also` may
+    /// run more than once (a transaction is retried on conflict).
+    pub async fn create_logical_ports_and(
+        &self,
+        specs: Vec<LogicalPortSpec>,
+        also_keys: &[String],
+        mut also: impl FnMut(&mut WriteTxn<'_>) -> Result<(), TxnError>,
+    ) -> Result<Vec<LogicalPort>, ModelError> {
         let mut specs = specs;
         for (i, s) in specs.iter_mut().enumerate() {
             s.id.get_or_insert_with(rules::new_uuid);
@@ -285,6 +297,7 @@ impl Model {
                 keys
             })
             .chain([set_key.clone()])
+            .chain(also_keys.iter().cloned())
             .collect();
         access::write(&self.db, &known, |t| {
             let id = |i: usize| specs[i].id.clone().unwrap_or_default();
@@ -365,6 +378,7 @@ impl Model {
             lmaps.put_all(t)?;
             smaps.put_all(t)?;
             t.put(&set)?;
+            also(t)?;
             made.sort_by_key(|(i, _)| *i);
             Ok(made.into_iter().map(|(_, p)| p).collect())
         })
@@ -434,10 +448,27 @@ impl Model {
 
     /// `deletelogicalports`: frees addresses and MACs; removes VXLAN info of the port.
     pub async fn delete_logical_ports(&self, ids: Vec<String>) -> Result<(), ModelError> {
+        self.delete_logical_ports_and(ids, &[], |_| Ok(())).await
+    }
+
+    /// [`Model::delete_logical_ports`], with `also` changing more objects (keys `also_keys`,
+    /// read up front) in the same transaction. `also` may run more than once.
+    pub async fn delete_logical_ports_and(
+        &self,
+        ids: Vec<String>,
+        also_keys: &[String],
+        mut also: impl FnMut(&mut WriteTxn<'_>) -> Result<(), TxnError>,
+    ) -> Result<(), ModelError> {
         check_distinct(ids.iter().map(String::as_str))?;
         let set_key = LogicalPortSet::KEY.to_string();
-        access::write(&self.db, std::slice::from_ref(&set_key), |t| {
-            touch(t, ids.iter().map(|id| port_key(id)).chain([set_key.clone()]))?;
+        let first: Vec<String> = ids
+            .iter()
+            .map(|id| port_key(id))
+            .chain([set_key.clone()])
+            .chain(also_keys.iter().cloned())
+            .collect();
+        access::write(&self.db, &first, |t| {
+            touch(t, &first)?;
             let mut ports = Vec::new();
             for (i, id) in ids.iter().enumerate() {
                 let Some(port) = t.obj::<LogicalPort>(&port_key(id))? else {
@@ -478,6 +509,7 @@ impl Model {
             lmaps.put_all(t)?;
             smaps.put_all(t)?;
             t.put(&set)?;
+            also(t)?;
             Ok(())
         })
         .await

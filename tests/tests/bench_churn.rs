@@ -154,6 +154,11 @@ fn bench_churn_leaves_no_leaks() {
     assert!(sc.after_churn.rss_kb > 0 && sc.errors.is_empty(), "{sc:?}");
     // Independently of the bench's own probes: nothing of the run is left.
     assert_eq!(bed.ovs.vsctl(&["list-ports", BRIDGE]).unwrap(), ports_before);
+    // (The bench's probes waited for the background veth removal; the DockerInfo that recorded
+    // it goes just after.)
+    let _ = lab::wait_until("DockerInfo to go", Duration::from_secs(10), || {
+        bed.keys("viperflow.dockerplugin.portinfo.").is_empty().then_some(())
+    });
     let links = bed.ovs.netns().run(&["ip", "-o", "link", "show"]).unwrap();
     assert!(!links.contains("vlcp"), "{links}");
     assert!(bed.keys("viperflow.logicalport.").is_empty(), "{:?}", bed.keys("viperflow.logicalport."));

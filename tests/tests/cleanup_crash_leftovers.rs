@@ -73,6 +73,7 @@ fn orphan_info(h: &Host, network: &str, eid: &str, host: &str) {
         docker_sandbox: None,
         docker_network: network.into(),
         docker_host: host.into(),
+        state: Default::default(),
     };
     h.rt.block_on(h.model.db().transact(&[info.key()], |t| t.put(&info))).unwrap();
 }

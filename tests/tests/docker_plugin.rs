@@ -91,8 +91,15 @@ fn heavy_docker_containers_get_their_addresses_veths_and_ports_and_leave_nothing
 
     w.docker(&["rm", "-f", &c1, &c2, &c3]);
     w.docker(&["network", "rm", "net1"]);
+    // The driver removes veth pairs (and then their DockerInfo) in the background after
+    // DeleteEndpoint answers; a leak is what is still there after that.
+    let settled =
+        vlcp_e2e::lab::wait_until("veths and DockerInfo to go", std::time::Duration::from_secs(10), || {
+            (!w.host_links().contains("vlcp") && w.keys("viperflow.dockerplugin.portinfo").is_empty())
+                .then_some(())
+        });
     let links = w.host_links();
-    assert!(!links.contains("vlcp"), "veths left behind: {links}");
+    assert!(settled.is_ok() && !links.contains("vlcp"), "veths left behind: {links}");
     assert_eq!(w.ovs.vsctl(&["list-ports", BRIDGE]).unwrap(), "", "OVS ports left behind");
     let ports = w.rt.block_on(w.model.list_logical_ports(None, None, &[])).unwrap();
     assert!(ports.is_empty(), "logical ports left behind: {ports:?}");

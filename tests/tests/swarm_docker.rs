@@ -298,10 +298,11 @@ fn swarm_service(vlcp_ipam: bool) {
     assert_eq!(count("NetworkDriver.FreeNetwork"), 1.0, "{seen:?}");
     assert!(count("NetworkDriver.CreateNetwork") >= 1.0, "{seen:?}");
     assert!(count("NetworkDriver.Join") >= 2.0, "{seen:?}");
-    wait_until("no OVS port", Duration::from_secs(30), || {
-        ovs.vsctl(&["list-ports", BRIDGE]).unwrap().is_empty().then_some(())
-    })
-    .unwrap();
+    // (veth pairs go in the background after DeleteEndpoint answers.)
+    let _ = wait_until("no OVS port and no veth", Duration::from_secs(30), || {
+        (ovs.vsctl(&["list-ports", BRIDGE]).unwrap().is_empty() && veths(&ovs).is_empty()).then_some(())
+    });
+    assert_eq!(ovs.vsctl(&["list-ports", BRIDGE]).unwrap(), "", "OVS ports left behind");
     assert_eq!(veths(&ovs), Vec::<String>::new(), "veths left behind");
 
     let log = dockerd.log_tail(100_000);
@@ -548,10 +549,11 @@ fn two_nodes(vlcp_ipam: bool) {
     println!("plugin calls on the worker (B): {:?}", calls(&scrape(&pb.api(), &[])));
     for h in [Host::A, Host::B] {
         let ovs = lab.host(h);
-        wait_until("only vxlan0 on the bridge", Duration::from_secs(30), || {
-            (ovs.vsctl(&["list-ports", BRIDGE]).unwrap().trim() == "vxlan0").then_some(())
+        wait_until("only vxlan0 on the bridge, no veth", Duration::from_secs(30), || {
+            (ovs.vsctl(&["list-ports", BRIDGE]).unwrap().trim() == "vxlan0" && veths(ovs).is_empty())
+                .then_some(())
         })
-        .unwrap_or_else(|e| panic!("host {h:?}: {e}"));
+        .unwrap_or_else(|e| panic!("host {h:?}: {e} (veths {:?})", veths(ovs)));
         assert_eq!(veths(ovs), Vec::<String>::new(), "host {h:?}: veths left behind");
     }
     drop(_cleanup_a);

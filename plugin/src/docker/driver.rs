@@ -19,9 +19,11 @@
 //! `GetCapabilities` never touch the store, so Docker can activate the plugin while the KV store
 //! is down.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -139,6 +141,10 @@ pub struct VlcpDriver {
     pub(crate) model: Model,
     pub(crate) ipam: Ipam,
     pub(crate) plumber: Arc<dyn Plumber>,
+    /// Endpoints this process worked on, until the startup repair has run (`None` after).
+    pub(crate) touched: Mutex<Option<HashSet<String>>>,
+    /// Background tasks of `DeleteEndpoint` still running.
+    pub(crate) background: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for VlcpDriver {
@@ -190,7 +196,14 @@ impl VlcpDriver {
                 cidr_range: cfg.cidr_range,
             },
         );
-        VlcpDriver { cfg, model, ipam, plumber }
+        VlcpDriver {
+            cfg,
+            model,
+            ipam,
+            plumber,
+            touched: Mutex::new(Some(HashSet::new())),
+            background: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// The settings.

@@ -9,16 +9,19 @@
 //! `Address` only when Docker sent none (changing a given one is an error for Docker).
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use vlcp::model::{FieldErrorKind, LogicalPort, LogicalPortSpec, ModelError, SubNet};
-use vlcp::objectdb::{DataObject, TxnError};
+use vlcp::objectdb::object::parse_object_key;
+use vlcp::objectdb::{DataObject, TxnError, WriteTxn};
 
 use super::driver::{VlcpDriver, model_err};
-use super::ipam::POOL_ID_ATTR;
+use super::ipam::{IpamReserve, POOL_ID_ATTR, forget_in};
 use super::naming::{VethNames, derive_mac, format_mac, parse_mac, port_id};
-use super::plumbing::PlugSpec;
+use super::plumbing::{Detached, PlugSpec};
 use super::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointInterface, EndpointOperInfoResponse,
     EndpointRequest, InterfaceName, JoinRequest, JoinResponse, StaticRoute,
@@ -45,6 +48,30 @@ pub struct DockerInfo {
     /// touches its own host's ports. Empty when unknown.
     #[serde(default)]
     pub docker_host: String,
+    /// Where the endpoint is in its life; absent (ready) in objects written before this field.
+    #[serde(default, skip_serializing_if = "EndpointState::is_ready")]
+    pub state: EndpointState,
+}
+
+/// The life of an endpoint as its DockerInfo records it, so that the daemon's startup repair
+/// can finish what a crash interrupted (see [`VlcpDriver::repair_interrupted`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    /// `CreateEndpoint` finished; Docker owns the endpoint.
+    #[default]
+    Ready,
+    /// `CreateEndpoint` is under way: written with the logical port, in one transaction.
+    Creating,
+    /// `DeleteEndpoint` answered; the veth pair is still being removed in the background.
+    Deleting,
+}
+
+impl EndpointState {
+    /// Ready (the default, not written).
+    pub fn is_ready(&self) -> bool {
+        *self == EndpointState::Ready
+    }
 }
 
 impl DataObject for DockerInfo {
@@ -52,6 +79,17 @@ impl DataObject for DockerInfo {
     fn key_parts(&self) -> Vec<String> {
         vec![self.id.clone()]
     }
+}
+
+/// What [`VlcpDriver::repair_interrupted`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Interrupted `CreateEndpoint`s undone.
+    pub creates: usize,
+    /// Pending veth removals finished.
+    pub deletes: usize,
+    /// Endpoints that could not be repaired, with why (tried again at the next start).
+    pub failed: Vec<String>,
 }
 
 fn store(e: TxnError) -> PluginError {
@@ -87,6 +125,153 @@ impl VlcpDriver {
         Ok(())
     }
 
+    /// Records that this process works on `pid` (the startup repair leaves it alone).
+    pub(crate) fn note_touched(&self, pid: &str) {
+        if let Some(set) = self.touched.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            set.insert(pid.to_string());
+        }
+    }
+
+    /// Removes the logical port and its DockerInfo in one transaction (either may be gone).
+    async fn drop_port_and_info(&self, pid: &str) -> Result<(), PluginError> {
+        let ikey = DockerInfo::key_of(&[pid]);
+        let drop_info = |t: &mut WriteTxn<'_>| t.delete::<DockerInfo>(&ikey).map(drop);
+        match self
+            .model
+            .delete_logical_ports_and(vec![pid.to_string()], std::slice::from_ref(&ikey), &drop_info)
+            .await
+        {
+            Err(ModelError::Field(f)) if f.kind == FieldErrorKind::NotFound => {
+                self.model.db().transact(std::slice::from_ref(&ikey), &drop_info).await.map_err(store)?;
+                Ok(())
+            }
+            r => r.map_err(|e| model_err("logical port", e)),
+        }
+    }
+
+    /// Once the reaper reports the veth pair of `pid` gone, removes the DockerInfo that
+    /// recorded the removal (kept on failure: the startup repair tries again).
+    fn after_reap(&self, pid: String, done: Detached) {
+        let db = self.model.db().clone();
+        let background = self.background.clone();
+        background.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            match done.await {
+                Ok(Ok(())) => {
+                    let key = DockerInfo::key_of(&[&pid]);
+                    let r = db
+                        .transact(std::slice::from_ref(&key), |t| {
+                            match t.get::<DockerInfo>(&key)?.map(|s| s.data.state) {
+                                Some(EndpointState::Deleting) => t.delete::<DockerInfo>(&key).map(drop),
+                                _ => Ok(()),
+                            }
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::warn!(port = %pid, error = %e, "DockerInfo of a removed endpoint not dropped");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(port = %pid, error = %e, "veth pair not removed (the startup repair retries)")
+                }
+                Err(_) => tracing::warn!(port = %pid, "veth removal abandoned (the startup repair retries)"),
+            }
+            background.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Waits (at most `timeout`) for the background work of earlier `DeleteEndpoint`s (veth
+    /// removal, then the DockerInfo); returns how many endpoints are still pending.
+    pub async fn settle(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        self.plumber.settle(timeout).await;
+        loop {
+            let n = self.background.load(Ordering::SeqCst);
+            if n == 0 || Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The startup repair: finishes endpoints a crash of an earlier daemon interrupted, on this
+    /// host — a `CreateEndpoint` cut short (DockerInfo `creating`: Docker never got an answer,
+    /// so it owns nothing; the veth pair, OVS port, logical port and DockerInfo go) and a veth
+    /// removal `DeleteEndpoint` left pending (`deleting`: the pair and the DockerInfo go).
+    /// Endpoints this process has worked on are left alone, so it may run while serving; it
+    /// runs once (afterwards nothing is recorded for it any more).
+    pub async fn repair_interrupted(&self) -> Result<RepairReport, PluginError> {
+        if !self.plumber.ready(Duration::from_secs(30)).await {
+            return Err(PluginError::Internal("startup repair: the OVSDB view is not in sync".into()));
+        }
+        let me = self.plumber.host_id().unwrap_or_default();
+        let db = self.model.db();
+        let keys: Vec<String> = db
+            .store()
+            .scan_prefix(&format!("{}.", DockerInfo::PREFIX))
+            .await
+            .map_err(|e| PluginError::Internal(format!("startup repair: storage: {e}")))?
+            .iter()
+            .filter_map(|k| parse_object_key(DockerInfo::PREFIX, k))
+            .filter_map(|mut v| v.pop())
+            .map(|id| DockerInfo::key_of(&[&id]))
+            .collect();
+        let infos: Vec<DockerInfo> = db
+            .walk(&keys, |w| {
+                let mut v = Vec::new();
+                for k in &keys {
+                    v.extend(w.get::<DockerInfo>(k)?.map(|s| s.data));
+                }
+                Ok(v)
+            })
+            .await
+            .map_err(store)?;
+        let todo: Vec<DockerInfo> = {
+            let touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            infos
+                .into_iter()
+                .filter(|i| !i.state.is_ready())
+                .filter(|i| {
+                    i.docker_host == me || (i.docker_host.is_empty() && db.store().backend() == "embedded")
+                })
+                .filter(|i| touched.as_ref().is_none_or(|t| !t.contains(&i.id)))
+                .collect()
+        };
+        let mut report = RepairReport::default();
+        for info in todo {
+            let names =
+                VethNames { host: info.docker_host_port.clone(), container: info.docker_port.clone() };
+            if let Err(e) = self.plumber.unplug(&names).await {
+                report.failed.push(format!("{}: plumbing: {e}", info.id));
+                continue;
+            }
+            let r = match info.state {
+                EndpointState::Creating => {
+                    self.drop_port_and_info(&info.id).await.map(|()| report.creates += 1)
+                }
+                _ => {
+                    let key = info.key();
+                    db.transact(std::slice::from_ref(&key), |t| {
+                        match t.get::<DockerInfo>(&key)?.map(|s| s.data.state) {
+                            Some(EndpointState::Deleting) => t.delete::<DockerInfo>(&key).map(drop),
+                            _ => Ok(()),
+                        }
+                    })
+                    .await
+                    .map_err(store)
+                    .map(|_| report.deletes += 1)
+                }
+            };
+            if let Err(e) = r {
+                report.failed.push(format!("{}: {e}", info.id));
+            }
+        }
+        if report.failed.is_empty() {
+            self.touched.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        Ok(report)
+    }
+
     async fn delete_info(&self, pid: &str) -> Result<(), PluginError> {
         let key = DockerInfo::key_of(&[pid]);
         self.model
@@ -116,6 +301,7 @@ impl VlcpDriver {
                     docker_network: nid.into(),
                     docker_sandbox: None,
                     docker_host: self.plumber.host_id().unwrap_or_default(),
+                    state: EndpointState::Ready,
                 });
                 info.docker_sandbox = sandbox.map(str::to_owned);
                 t.put(&info)
@@ -127,8 +313,18 @@ impl VlcpDriver {
 
     /// Creates the logical port; with `autoremoveports`, a stale `docker-*` port holding the
     /// address is removed (with its plumbing) and the creation retried once.
-    async fn create_port(&self, spec: LogicalPortSpec) -> Result<LogicalPort, PluginError> {
-        let err = match self.model.create_logical_ports(vec![spec.clone()]).await {
+    /// The DockerInfo `info` is written in the same transaction as the port.
+    async fn create_port(
+        &self,
+        spec: LogicalPortSpec,
+        info: &DockerInfo,
+    ) -> Result<LogicalPort, PluginError> {
+        let ikey = info.key();
+        let err = match self
+            .model
+            .create_logical_ports_and(vec![spec.clone()], std::slice::from_ref(&ikey), |t| t.put(info))
+            .await
+        {
             Ok(mut v) => return v.pop().ok_or_else(|| PluginError::Internal("no port created".into())),
             Err(e) => e,
         };
@@ -181,8 +377,11 @@ impl VlcpDriver {
                 .map_err(|e| model_err("stale logical port", e))?;
             self.delete_info(id).await?;
         }
-        let mut v =
-            self.model.create_logical_ports(vec![spec]).await.map_err(|e| model_err("logical port", e))?;
+        let mut v = self
+            .model
+            .create_logical_ports_and(vec![spec], std::slice::from_ref(&ikey), |t| t.put(info))
+            .await
+            .map_err(|e| model_err("logical port", e))?;
         v.pop().ok_or_else(|| PluginError::Internal("no port created".into()))
     }
 
@@ -215,6 +414,17 @@ impl VlcpDriver {
             m => Some(parse_mac(m).map_err(|e| PluginError::BadRequest(format!("MacAddress: {e}")))?),
         };
         let mtu = net.mtu.unwrap_or(self.cfg.mtu);
+        let names = self.veth_names(eid);
+        self.note_touched(&pid);
+        let info = DockerInfo {
+            id: pid.clone(),
+            docker_port: names.container.clone(),
+            docker_host_port: names.host.clone(),
+            docker_sandbox: None,
+            docker_network: nid.into(),
+            docker_host: self.plumber.host_id().unwrap_or_default(),
+            state: EndpointState::Creating,
+        };
         let port = match self.model.logical_port(&pid).await.map_err(|e| model_err("logical port", e))? {
             Some(p) => {
                 let same_ip = ip.is_none_or(|ip| p.ip_address.as_deref() == Some(ip.to_string().as_str()));
@@ -223,6 +433,7 @@ impl VlcpDriver {
                         "logical port {pid} exists with other settings"
                     )));
                 }
+                self.write_info(info.clone()).await?;
                 p
             }
             None => {
@@ -237,45 +448,57 @@ impl VlcpDriver {
                     ip_address: ip,
                     attrs: Map::new(),
                 };
-                self.create_port(spec).await?
+                self.create_port(spec, &info).await?
             }
         };
         super::failpoint::hit("create_endpoint:after_port");
-        let names = self.veth_names(eid);
         let plumbed = async {
-            self.write_info(DockerInfo {
-                id: pid.clone(),
-                docker_port: names.container.clone(),
-                docker_host_port: names.host.clone(),
-                docker_sandbox: None,
-                docker_network: nid.into(),
-                docker_host: self.plumber.host_id().unwrap_or_default(),
-            })
-            .await?;
             let mac = parse_mac(&port.mac_address).map_err(PluginError::Internal)?;
             let spec = PlugSpec { names: names.clone(), mac, mtu, iface_id: pid.clone() };
             self.plumber
                 .plug(&spec)
                 .await
-                .map_err(|e| PluginError::Internal(format!("endpoint {eid}: host plumbing failed: {e}")))
+                .map_err(|e| PluginError::Internal(format!("endpoint {eid}: host plumbing failed: {e}")))?;
+            super::failpoint::hit("create_endpoint:after_plug");
+            // One transaction: the endpoint is ready, and the port owns its address now (the
+            // IPAM's temporary reservation goes).
+            let pool = match (&subnet, &port.ip_address) {
+                (Some(s), Some(ip)) => {
+                    s.extra.get(POOL_ID_ATTR).and_then(Value::as_str).map(|p| (p.to_string(), ip.clone()))
+                }
+                _ => None,
+            };
+            let ikey = info.key();
+            let mut keys = vec![ikey.clone()];
+            keys.extend(pool.as_ref().map(|(p, _)| IpamReserve::key_for(p)));
+            self.model
+                .db()
+                .transact(&keys, |t| {
+                    if let Some(mut i) = t.get::<DockerInfo>(&ikey)?.map(|s| s.data)
+                        && !i.state.is_ready()
+                    {
+                        i.state = EndpointState::Ready;
+                        t.put(&i)?;
+                    }
+                    match &pool {
+                        Some((p, ip)) => forget_in(t, p, ip),
+                        None => Ok(()),
+                    }
+                })
+                .await
+                .map_err(store)?;
+            Ok(())
         };
         if let Err(e) = plumbed.await {
-            // Undo in reverse order; the plumber already removed its own partial work.
-            if let Err(undo) = gone_ok(self.model.delete_logical_ports(vec![pid.clone()]).await) {
+            // Undo in reverse order (the plumber already removed its own partial work, but a
+            // failure after it must take the veth and the OVS port too).
+            if let Err(undo) = self.plumber.unplug(&names).await {
+                tracing::warn!(port = %pid, error = %undo, "CreateEndpoint rollback: plumbing not removed");
+            }
+            if let Err(undo) = self.drop_port_and_info(&pid).await {
                 tracing::warn!(port = %pid, error = %undo, "CreateEndpoint rollback: logical port not removed");
             }
-            if let Err(undo) = self.delete_info(&pid).await {
-                tracing::warn!(port = %pid, error = %undo, "CreateEndpoint rollback: DockerInfo not removed");
-            }
             return Err(e);
-        }
-        super::failpoint::hit("create_endpoint:after_plug");
-        // The port owns the address now; the IPAM's temporary reservation can go.
-        if let (Some(s), Some(ip)) = (&subnet, &port.ip_address)
-            && let Some(pool) = s.extra.get(POOL_ID_ATTR).and_then(Value::as_str)
-            && let Err(e) = self.ipam.forget_address(pool, ip).await
-        {
-            tracing::warn!(pool, %ip, error = %e, "address reservation not dropped (it expires by itself)");
         }
         let mut iface = EndpointInterface::default();
         if req.interface.mac_address.is_empty() {
@@ -292,29 +515,83 @@ impl VlcpDriver {
 
     pub(crate) async fn delete_endpoint(&self, req: &EndpointRequest) -> Result<(), PluginError> {
         let pid = port_id(&req.endpoint_id);
+        self.note_touched(&pid);
+        let names = self.veth_names(&req.endpoint_id);
         let mut errors = Vec::new();
-        // 1. Host plumbing (OVS port, then veth).
-        if let Err(e) = self.plumber.unplug(&self.veth_names(&req.endpoint_id)).await {
-            errors.push(format!("host plumbing: {e}"));
-        }
+        // 1. The OVS port now (no traffic from here on), the veth pair in the background.
+        let detached = match self.plumber.detach(&names).await {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(format!("host plumbing: {e}"));
+                None
+            }
+        };
         super::failpoint::hit("delete_endpoint:after_unplug");
-        // 2. The logical port (frees its address and MAC). Its address stays reserved in the
-        //    IPAM pool until Docker's ReleaseAddress, which comes after this call.
-        if let Ok(Some(port)) = self.model.logical_port(&pid).await
-            && let Some(ip) = &port.ip_address
-            && let Some(sid) = port.subnet_id()
-            && let Ok(Some(subnet)) = self.model.subnet(&sid).await
-            && let Some(pool) = subnet.extra.get(POOL_ID_ATTR).and_then(Value::as_str)
-            && let Err(e) = self.ipam.hold_address(pool, ip).await
-        {
-            errors.push(format!("address hold: {e}"));
-        }
-        if let Err(e) = gone_ok(self.model.delete_logical_ports(vec![pid.clone()]).await) {
+        // 2. One transaction: the logical port goes (its address stays held in the IPAM pool
+        //    until Docker's ReleaseAddress, which comes after this call), and the DockerInfo
+        //    goes too, or records that the veth pair is still being removed.
+        let hold = match self.model.logical_port(&pid).await {
+            Ok(Some(port)) => match (&port.ip_address, port.subnet_id()) {
+                (Some(ip), Some(sid)) => match self.model.subnet(&sid).await {
+                    Ok(Some(subnet)) => subnet
+                        .extra
+                        .get(POOL_ID_ATTR)
+                        .and_then(Value::as_str)
+                        .map(|pool| (pool.to_string(), ip.clone())),
+                    Ok(None) => None,
+                    Err(e) => {
+                        errors.push(model_err("subnet", e).to_string());
+                        None
+                    }
+                },
+                _ => None,
+            },
+            Ok(None) => None,
+            Err(e) => {
+                errors.push(model_err("logical port", e).to_string());
+                None
+            }
+        };
+        let ikey = DockerInfo::key_of(&[&pid]);
+        let mut keys = vec![ikey.clone()];
+        keys.extend(hold.as_ref().map(|(pool, _)| IpamReserve::key_for(pool)));
+        let pending = detached.is_some();
+        let also = |t: &mut WriteTxn<'_>| -> Result<(), TxnError> {
+            if let Some((pool, ip)) = &hold {
+                self.ipam.hold_in(t, pool, ip)?;
+            }
+            let current = t.get::<DockerInfo>(&ikey)?.map(|s| s.data);
+            if pending {
+                let mut info = current.unwrap_or_else(|| DockerInfo {
+                    id: pid.clone(),
+                    docker_port: names.container.clone(),
+                    docker_host_port: names.host.clone(),
+                    docker_network: req.network_id.clone(),
+                    docker_host: self.plumber.host_id().unwrap_or_default(),
+                    ..Default::default()
+                });
+                info.state = EndpointState::Deleting;
+                info.docker_sandbox = None;
+                t.put(&info)
+            } else if current.is_some() {
+                t.delete::<DockerInfo>(&ikey).map(drop)
+            } else {
+                Ok(())
+            }
+        };
+        let r = match self.model.delete_logical_ports_and(vec![pid.clone()], &keys, &also).await {
+            // Gone already (a retried call): the DockerInfo on its own.
+            Err(ModelError::Field(f)) if f.kind == FieldErrorKind::NotFound => {
+                self.model.db().transact(&keys, &also).await.map(drop).map_err(ModelError::Store)
+            }
+            r => r,
+        };
+        if let Err(e) = r {
             errors.push(model_err("logical port", e).to_string());
         }
-        // 3. Its DockerInfo.
-        if let Err(e) = self.delete_info(&pid).await {
-            errors.push(format!("DockerInfo: {e}"));
+        // 3. Once the veth pair is gone, the DockerInfo that recorded it.
+        if let Some(done) = detached {
+            self.after_reap(pid.clone(), done);
         }
         if errors.is_empty() {
             Ok(())

@@ -415,37 +415,30 @@ impl Ipam {
     /// endpoint get the same address.
     pub async fn hold_address(&self, pool_id: &str, address: &str) -> Result<(), PluginError> {
         let key = IpamReserve::key_for(pool_id);
-        let ip = address.split('/').next().unwrap_or_default().to_string();
-        let timeout_us = micros(self.cfg.ip_timeout);
         self.db
-            .transact(std::slice::from_ref(&key), |t| {
-                if let Some(mut r) = t.get::<IpamReserve>(&key)?.map(|s| s.data) {
-                    drop_expired_ips(t.now_micros(), &mut r);
-                    r.reserved_ips.insert(ip.clone(), Some(t.now_micros() + timeout_us));
-                    t.put(&r)?;
-                }
-                Ok(())
-            })
+            .transact(std::slice::from_ref(&key), |t| self.hold_in(t, pool_id, address))
             .await
             .map_err(store)?;
+        Ok(())
+    }
+
+    /// [`Ipam::hold_address`] inside a transaction that read [`IpamReserve::key_for`]`(pool_id)`.
+    pub(crate) fn hold_in(&self, t: &mut WriteTxn<'_>, pool_id: &str, address: &str) -> Result<(), TxnError> {
+        let key = IpamReserve::key_for(pool_id);
+        let ip = address.split('/').next().unwrap_or_default().to_string();
+        if let Some(mut r) = t.get::<IpamReserve>(&key)?.map(|s| s.data) {
+            drop_expired_ips(t.now_micros(), &mut r);
+            r.reserved_ips.insert(ip, Some(t.now_micros() + micros(self.cfg.ip_timeout)));
+            t.put(&r)?;
+        }
         Ok(())
     }
 
     /// Drops the reservation of `address` in pool `pool_id` (if both exist).
     pub async fn forget_address(&self, pool_id: &str, address: &str) -> Result<(), PluginError> {
         let key = IpamReserve::key_for(pool_id);
-        let ip = address.split('/').next().unwrap_or_default().to_string();
         self.db
-            .transact(std::slice::from_ref(&key), |t| {
-                if let Some(mut r) = t.get::<IpamReserve>(&key)?.map(|s| s.data) {
-                    let n = r.reserved_ips.len();
-                    drop_expired_ips(t.now_micros(), &mut r);
-                    if r.reserved_ips.remove(&ip).is_some() || r.reserved_ips.len() != n {
-                        t.put(&r)?;
-                    }
-                }
-                Ok(())
-            })
+            .transact(std::slice::from_ref(&key), |t| forget_in(t, pool_id, address))
             .await
             .map_err(store)?;
         Ok(())
@@ -547,3 +540,17 @@ impl Ipam {
 #[cfg(test)]
 #[path = "ipam_tests.rs"]
 mod tests;
+
+/// [`Ipam::forget_address`] inside a transaction that read [`IpamReserve::key_for`]`(pool_id)`.
+pub(crate) fn forget_in(t: &mut WriteTxn<'_>, pool_id: &str, address: &str) -> Result<(), TxnError> {
+    let key = IpamReserve::key_for(pool_id);
+    let ip = address.split('/').next().unwrap_or_default();
+    if let Some(mut r) = t.get::<IpamReserve>(&key)?.map(|s| s.data) {
+        let n = r.reserved_ips.len();
+        drop_expired_ips(t.now_micros(), &mut r);
+        if r.reserved_ips.remove(ip).is_some() || r.reserved_ips.len() != n {
+            t.put(&r)?;
+        }
+    }
+    Ok(())
+}

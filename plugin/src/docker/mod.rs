@@ -24,10 +24,11 @@ mod network;
 pub mod options;
 pub mod plumbing;
 pub mod protocol;
+pub mod reaper;
 pub mod server;
 pub mod swarm;
 
-pub use endpoint::DockerInfo;
+pub use endpoint::{DockerInfo, EndpointState, RepairReport};
 
 #[cfg(test)]
 mod tests;

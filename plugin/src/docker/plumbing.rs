@@ -13,6 +13,9 @@
 //! - [`Plumber::unplug`] is best-effort and ordered: OVS port first (so ovs-vswitchd never
 //!   holds a vanished device), then the veth (deleting one end removes both). Missing things
 //!   count as removed; the other errors are collected and reported after every step ran.
+//! - [`Plumber::detach`] is `DeleteEndpoint`'s unplug: the OVS port goes at once, the veth pair
+//!   through the [`Reaper`]'s threads (the kernel's 15–40 ms wait per deleted device stays off
+//!   the call and off the runtime's threads).
 //!
 //! Namespaces: a netlink socket stays in the namespace it was opened in. With
 //! [`HostPlumber::new`]'s `netns` (a `/run/netns/<name>` file, for an OVS and a dockerd that run
@@ -31,7 +34,12 @@ use vlcp::ovsdb::txn::PortSpec;
 use vlcp::runtime::ovsdb::{OvsdbClient, OvsdbError};
 
 use super::naming::VethNames;
+use super::reaper::Reaper;
 use super::server::BoxFuture;
+
+/// Threads deleting veths in the background (the kernel's wait per deletion overlaps across
+/// threads; two keep up with the fastest churn this plugin has been measured at).
+const REAPER_THREADS: usize = 2;
 
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
@@ -91,15 +99,36 @@ pub trait Plumber: Send + Sync + 'static {
     fn plug<'a>(&'a self, spec: &'a PlugSpec) -> BoxFuture<'a, Result<(), PlumbError>>;
     /// Removes the OVS port and the veth pair (best-effort, ordered; missing = done).
     fn unplug<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<(), PlumbError>>;
+    /// Like [`Plumber::unplug`], but only the OVS port is removed before it returns (the
+    /// endpoint passes no traffic from then on); the veth pair goes in the background, and the
+    /// receiver, if any, tells when. `None`: nothing was left to remove in the background.
+    fn detach<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<Option<Detached>, PlumbError>> {
+        Box::pin(async move { self.unplug(names).await.map(|()| None) })
+    }
+    /// Waits (at most `timeout`) until background removals are done; returns how many are left.
+    fn settle(&self, timeout: Duration) -> BoxFuture<'_, usize> {
+        let _ = timeout;
+        Box::pin(async { 0 })
+    }
+    /// Waits (at most `timeout`) until the plumbing can tell what exists (the OVSDB view is in
+    /// sync); false on timeout.
+    fn ready(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        let _ = timeout;
+        Box::pin(async { true })
+    }
     /// This host's identity ([`super::naming::host_id`]), recorded in DockerInfo.
     fn host_id(&self) -> Option<String> {
         None
     }
 }
 
+/// A veth pair being removed in the background: the result, once it is gone.
+pub type Detached = tokio::sync::oneshot::Receiver<Result<(), PlumbError>>;
+
 /// The real plumbing: rtnetlink + OVSDB.
 pub struct HostPlumber {
     links: Handle,
+    reaper: Reaper,
     ovsdb: OvsdbClient,
     bridge: String,
     ofport_timeout: Duration,
@@ -118,7 +147,7 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-fn is_missing(e: &rtnetlink::Error) -> bool {
+pub(crate) fn is_missing(e: &rtnetlink::Error) -> bool {
     matches!(errno(e), Some(ENODEV | ENOENT))
 }
 
@@ -162,6 +191,7 @@ impl HostPlumber {
     pub fn new(ovsdb: OvsdbClient, bridge: &str, netns: Option<&Path>) -> Result<HostPlumber, PlumbError> {
         Ok(HostPlumber {
             links: netlink_in(netns)?,
+            reaper: Reaper::start(REAPER_THREADS, netns)?,
             ovsdb,
             bridge: bridge.to_string(),
             ofport_timeout: Duration::from_secs(10),
@@ -289,6 +319,26 @@ impl Plumber for HostPlumber {
 
     fn unplug<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<(), PlumbError>> {
         Box::pin(self.teardown(names))
+    }
+
+    fn detach<'a>(&'a self, names: &'a VethNames) -> BoxFuture<'a, Result<Option<Detached>, PlumbError>> {
+        Box::pin(async move {
+            self.delete_ovs_port(&names.host).await?;
+            if let Some(idx) = self.link_index(&names.host).await? {
+                return Ok(Some(self.reaper.reap(idx, &names.host)));
+            }
+            // No host end: a container end left alone (a half-made pair) goes now.
+            self.delete_link(&names.container).await?;
+            Ok(None)
+        })
+    }
+
+    fn settle(&self, timeout: Duration) -> BoxFuture<'_, usize> {
+        Box::pin(self.reaper.settle(timeout))
+    }
+
+    fn ready(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.ovsdb.wait_synced(timeout).await.is_ok() })
     }
 
     fn host_id(&self) -> Option<String> {

@@ -537,3 +537,77 @@ async fn a_swarm_network_on_this_ipam_binds_the_managers_and_the_nodes_pool() {
     assert!(h.raw(&format!("viperflow.subnet.docker-{SNID}-subnet")).await.is_none());
     h.stop().await;
 }
+
+/// Sets the state of the DockerInfo of endpoint `eid` (what a crash at that point leaves).
+async fn set_state(h: &Harness, eid: &str, state: super::EndpointState) {
+    let key = DockerInfo::key_of(&[&format!("docker-{eid}")]);
+    h.model
+        .db()
+        .transact(std::slice::from_ref(&key), |t| {
+            let mut i = t.get::<DockerInfo>(&key)?.expect("DockerInfo").data;
+            i.state = state;
+            t.put(&i)
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn startup_repair_finishes_what_a_crash_interrupted_and_nothing_else() {
+    use super::EndpointState::*;
+    let h = Harness::new().await;
+    let (pid, r) = network_with_pool(&h, "nx", "198.18.8.0/24", json!({"physicalnetwork": "ph"})).await;
+    assert_eq!(r["status"], 200, "{r}");
+    for (i, eid) in ["eready0123456", "ecreating0123", "edeleting0123", "etouched01234"].iter().enumerate() {
+        let ip = format!("198.18.8.{}", 10 + i);
+        h.ok("/IpamDriver.RequestAddress", &json!({"PoolID": pid, "Address": ip}).to_string()).await;
+        let ip = format!("{ip}/24");
+        h.ok("/NetworkDriver.CreateEndpoint", &create_endpoint("nx", eid, &ip, "")).await;
+    }
+    // A finished CreateEndpoint leaves no state in the object (the original's layout).
+    let ready = h.raw(&DockerInfo::key_of(&["docker-eready0123456"])).await.unwrap();
+    assert_eq!(ready.get("state"), None, "{ready}");
+    // What crashes leave: a CreateEndpoint cut short, and a DeleteEndpoint whose veth removal
+    // was still pending (its logical port is gone already).
+    set_state(&h, "ecreating0123", Creating).await;
+    set_state(&h, "etouched01234", Creating).await;
+    set_state(&h, "edeleting0123", Deleting).await;
+    h.model.delete_logical_ports(vec!["docker-edeleting0123".into()]).await.unwrap();
+    h.plumbing();
+
+    // The next daemon: its repair runs while it already serves; the endpoint it has worked on
+    // since it started (a retried CreateEndpoint, say) is not touched.
+    let plumber = Arc::new(Recorder::default());
+    let driver = VlcpDriver::with_plumber(DriverConfig::default(), h.model.clone(), plumber.clone());
+    driver.note_touched("docker-etouched01234");
+    let report = driver.repair_interrupted().await.unwrap();
+    assert_eq!((report.creates, report.deletes, report.failed.len()), (1, 1, 0), "{report:?}");
+    let mut log = std::mem::take(&mut *plumber.log.lock().unwrap());
+    log.sort();
+    let names = |eid: &str| VethNames::for_endpoint("vlcp", eid).host;
+    assert_eq!(log, {
+        let mut v =
+            vec![format!("unplug {}", names("ecreating0123")), format!("unplug {}", names("edeleting0123"))];
+        v.sort();
+        v
+    });
+    let ports: Vec<String> = h
+        .model
+        .list_logical_ports(None, None, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ports, vec!["docker-eready0123456".to_string(), "docker-etouched01234".to_string()]);
+    for (eid, kept) in
+        [("eready0123456", true), ("ecreating0123", false), ("edeleting0123", false), ("etouched01234", true)]
+    {
+        let info = h.raw(&DockerInfo::key_of(&[&format!("docker-{eid}")])).await;
+        assert_eq!(info.is_some(), kept, "{eid}: {info:?}");
+    }
+    // A later start finishes the one left alone.
+    let again = VlcpDriver::with_plumber(DriverConfig::default(), h.model.clone(), plumber.clone());
+    assert_eq!(again.repair_interrupted().await.unwrap().creates, 1);
+    h.stop().await;
+}

@@ -298,12 +298,21 @@ impl Host {
     /// What the host holds beyond what Docker's running containers need: a census to print,
     /// and whether it is clean (one logical port, one OVS port and one host veth per
     /// container attached to a vlcp network, nothing else).
+    /// The driver removes veth pairs in the background after DeleteEndpoint answers, so a
+    /// census that is not clean is taken again for up to 5 s.
     pub fn census(&self, attached: usize) -> Census {
-        Census {
-            attached,
-            logical_ports: self.logical_ports(),
-            ovs_ports: self.ovs_ports(),
-            veths: self.host_veths(),
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let c = Census {
+                attached,
+                logical_ports: self.logical_ports(),
+                ovs_ports: self.ovs_ports(),
+                veths: self.host_veths(),
+            };
+            if c.clean() || Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
