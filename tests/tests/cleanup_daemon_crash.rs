@@ -1,7 +1,8 @@
 //! The `vlcp` daemon dies (abort at a failpoint: what `kill -9` leaves) in the middle of
 //! CreateEndpoint, Join and DeleteEndpoint while a real dockerd drives it. After a restart and
 //! `vlcp-cleanup`, nothing is leaked (no logical port, OVS port, veth or address reservation of a
-//! dead endpoint) and containers work again.
+//! dead endpoint) and containers work again. A crash inside CreateEndpoint needs no
+//! `vlcp-cleanup` at all: the daemon's next start repairs it.
 
 use std::process::Command;
 use std::time::Duration;
@@ -95,8 +96,9 @@ impl Lab {
     }
 }
 
-#[test]
-fn heavy_daemon_crash_mid_call_then_cleanup_leaves_nothing_and_containers_work() {
+/// OVS, a dockerd and the daemon's config; a vlcp network `net1` on `subnet` holding one
+/// container, `keep`, that must survive everything; the daemon is stopped again.
+fn lab_with_survivor(subnet: &str) -> Lab {
     let ovs = Ovs::start().expect("ovs");
     ovs.add_bridge("dockerbr0").unwrap();
     let of_sock = ovs.dir().join("vlcp-openflow.sock");
@@ -121,15 +123,72 @@ fn heavy_daemon_crash_mid_call_then_cleanup_leaves_nothing_and_containers_work()
             "-o",
             "physicalnetwork=local",
             "--subnet",
-            "198.18.6.0/24",
+            subnet,
             "net1",
         ])
         .unwrap();
-    // A container that must survive everything below.
     lab.dockerd
         .docker(&["run", "-d", "--network", "net1", "--name", "keep", "bb:latest", "sleep", "900"])
         .unwrap();
     assert_eq!(d.stop(), Some(0));
+    lab
+}
+
+#[test]
+fn heavy_daemon_crash_inside_create_endpoint_is_repaired_by_its_next_start() {
+    let lab = lab_with_survivor("198.18.9.0/24");
+    for (i, point) in ["plumbing:after_veth", "create_endpoint:after_plug"].into_iter().enumerate() {
+        let name = format!("r{i}");
+        let mut d = lab.daemon(Some(point));
+        let mut cmd = lab.dockerd.cmd();
+        cmd.args(["run", "-d", "--network", "net1", "--name", &name, "bb:latest", "sleep", "900"]);
+        let docker = std::thread::spawn(move || cmd.output());
+        let status = d.wait_exit(Duration::from_secs(60));
+        assert!(status.is_some(), "{point}: the daemon did not reach its failpoint\n{}", d.log_text());
+        // The crash left a half-made endpoint: a veth pair besides the survivor's.
+        assert!(lab.veths().len() > 1, "{point}: nothing was left to repair: {:?}", lab.veths());
+        // No vlcp-cleanup: the next start repairs it by itself.
+        let d = lab.daemon(None);
+        let _ = docker.join();
+        let _ = lab.dockerd.docker(&["rm", "-f", &name]);
+        let settled = wait_until(&format!("{point}: the repair"), Duration::from_secs(40), || {
+            let live = lab.live_endpoints().len();
+            let ports =
+                lab.curl("viperflow/listlogicalports")["result"].as_array().map_or(usize::MAX, Vec::len);
+            (ports == live && lab.ovs_ports().len() == live && lab.veths().len() == live).then_some(())
+        });
+        assert!(settled.is_ok(), "{point}: {settled:?}\n{}", d.log_text());
+        assert!(d.own_log().contains("startup repair"), "{point}: no repair logged\n{}", d.own_log());
+        lab.assert_no_leaks(point);
+        assert_eq!(d.stop(), Some(0));
+    }
+    // A new container works and reaches the survivor.
+    let d = lab.daemon(None);
+    lab.dockerd
+        .docker(&["run", "-d", "--network", "net1", "--name", "after", "bb:latest", "sleep", "900"])
+        .unwrap();
+    let keep_ip = lab
+        .dockerd
+        .docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "keep"])
+        .unwrap();
+    let reached = wait_until("the new container to reach the survivor", Duration::from_secs(20), || {
+        lab.dockerd
+            .cmd()
+            .args(["exec", "after", "ping", "-c", "1", "-W", "1", &keep_ip])
+            .output()
+            .is_ok_and(|o| o.status.success())
+            .then_some(())
+    });
+    assert!(reached.is_ok(), "{}", d.log_text());
+    lab.assert_no_leaks("after the repairs");
+    assert_eq!(d.stop(), Some(0));
+    let (code, report) = lab.cleanup_dry_run();
+    assert_eq!(code, 0, "the repairs left something for vlcp-cleanup:\n{report}");
+}
+
+#[test]
+fn heavy_daemon_crash_mid_call_then_cleanup_leaves_nothing_and_containers_work() {
+    let lab = lab_with_survivor("198.18.6.0/24");
 
     for (i, point) in ["plumbing:after_veth", "join", "delete_endpoint:after_unplug"].into_iter().enumerate()
     {

@@ -83,6 +83,11 @@ impl VlcpDaemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What this run of the daemon logged (the log file is shared by the runs in one directory).
+    pub fn own_log(&self) -> String {
+        self.log_text().get(self.log_start..).unwrap_or("").to_string()
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
