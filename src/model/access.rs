@@ -14,6 +14,11 @@ pub(crate) trait Reader {
     /// The JSON value under `key` (`None` = absent); `NotRetrieved` records the key as missing.
     fn read(&mut self, key: &str) -> Result<Option<Value>, TxnError>;
 
+    /// Whether `key` holds a value (read without decoding it).
+    fn present(&mut self, key: &str) -> Result<bool, TxnError> {
+        self.read(key).map(|v| v.is_some())
+    }
+
     /// The typed object under `key`.
     fn obj<T: DataObject>(&mut self, key: &str) -> Result<Option<T>, TxnError> {
         match self.read(key)? {
@@ -29,11 +34,23 @@ impl Reader for Walk<'_> {
     fn read(&mut self, key: &str) -> Result<Option<Value>, TxnError> {
         self.value(key)
     }
+    fn present(&mut self, key: &str) -> Result<bool, TxnError> {
+        self.exists(key)
+    }
+    fn obj<T: DataObject>(&mut self, key: &str) -> Result<Option<T>, TxnError> {
+        Ok(self.get::<T>(key)?.map(|s| s.data))
+    }
 }
 
 impl Reader for WriteTxn<'_> {
     fn read(&mut self, key: &str) -> Result<Option<Value>, TxnError> {
         self.value(key)
+    }
+    fn present(&mut self, key: &str) -> Result<bool, TxnError> {
+        self.exists(key)
+    }
+    fn obj<T: DataObject>(&mut self, key: &str) -> Result<Option<T>, TxnError> {
+        Ok(self.get::<T>(key)?.map(|s| s.data))
     }
 }
 
@@ -46,7 +63,7 @@ pub(crate) fn touch<R: Reader, K: AsRef<str>>(
 ) -> Result<(), TxnError> {
     let mut missing = None;
     for k in keys {
-        match r.read(k.as_ref()) {
+        match r.present(k.as_ref()) {
             Ok(_) => {}
             Err(TxnError::NotRetrieved(k)) => missing = Some(k),
             Err(e) => return Err(e),

@@ -319,7 +319,7 @@ impl Model {
             for &i in &order {
                 let s = &specs[i];
                 let nid = id(i);
-                if t.read(&net_key(&nid))?.is_some() {
+                if t.present(&net_key(&nid))? {
                     return Err(FieldError::exists("id", "logical network", &nid).at(i).into());
                 }
                 let Some(phys) = t.obj::<PhysicalNetwork>(&PhysicalNetwork::key_of(&[&s.physicalnetwork]))?
@@ -499,7 +499,7 @@ impl Model {
                 }
                 t.delete::<LogicalNetwork>(&net.key())?;
                 t.delete::<LogicalNetworkMap>(&map_key(&net.id))?;
-                if t.read(vx)?.is_some() {
+                if t.present(vx)? {
                     t.delete_key(vx)?;
                 }
                 set.set.remove_key(&net.key());

@@ -365,7 +365,7 @@ impl Model {
             let mut out = Vec::new();
             for (i, s) in specs.iter().enumerate() {
                 let id = ids[i];
-                if t.read(&net_key(id))?.is_some() {
+                if t.present(&net_key(id))? {
                     return Err(FieldError::exists("id", "physical network", id).at(i).into());
                 }
                 let net = PhysicalNetwork {
@@ -448,7 +448,7 @@ impl Model {
             touch(t, ids.iter().flat_map(|id| [net_key(id), map_key(id)]).chain([set_key.clone()]))?;
             let mut set: PhysicalNetworkSet = t.obj(&set_key)?.unwrap_or_default();
             for (i, id) in ids.iter().enumerate() {
-                if t.read(&net_key(id))?.is_none() {
+                if !t.present(&net_key(id))? {
                     return Err(FieldError::not_found("id", "physical network", id).at(i).into());
                 }
                 if let Some(map) = t.obj::<PhysicalNetworkMap>(&map_key(id))? {
@@ -532,7 +532,7 @@ impl Model {
                     .at(i)
                     .into());
                 }
-                if t.read(&keys[i])?.is_some() {
+                if t.present(&keys[i])? {
                     let label = format!("{}/{}/{}/{}", s.vhost, s.systemid, s.bridge, s.name);
                     return Err(FieldError::exists("name", "physical port", &label).at(i).into());
                 }

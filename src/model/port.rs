@@ -311,10 +311,10 @@ impl Model {
                 let s = &specs[i];
                 let pid = id(i);
                 let pkey = port_key(&pid);
-                if t.read(&pkey)?.is_some() {
+                if t.present(&pkey)? {
                     return Err(FieldError::exists("id", "logical port", &pid).at(i).into());
                 }
-                if t.read(&logical::net_key(&s.logicalnetwork))?.is_none() {
+                if !t.present(&logical::net_key(&s.logicalnetwork))? {
                     return Err(FieldError::not_found(
                         "logicalnetwork",
                         "logical network",
@@ -501,7 +501,7 @@ impl Model {
                     free_ip(m, p);
                 }
                 t.delete::<LogicalPort>(&p.key())?;
-                if t.read(&vx(&p.id))?.is_some() {
+                if t.present(&vx(&p.id))? {
                     t.delete_key(&vx(&p.id))?;
                 }
                 set.set.remove_key(&p.key());

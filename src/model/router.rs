@@ -163,7 +163,7 @@ impl Model {
             let mut set: VRouterSet = t.obj(&set_key)?.unwrap_or_default();
             let mut out = Vec::new();
             for (i, (s, id)) in specs.iter().zip(&ids).enumerate() {
-                if t.read(&router_key(id))?.is_some() {
+                if t.present(&router_key(id))? {
                     return Err(FieldError::exists("id", "virtual router", id).at(i).into());
                 }
                 let r = VRouter {
@@ -286,7 +286,7 @@ impl Model {
             for (i, s) in specs.iter().enumerate() {
                 let pid = s.id.clone().unwrap_or_default();
                 let pkey = rport_key(&pid);
-                if t.read(&pkey)?.is_some() {
+                if t.present(&pkey)? {
                     return Err(FieldError::exists("id", "router port", &pid).at(i).into());
                 }
                 let rkey = router_key(&s.router);

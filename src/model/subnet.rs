@@ -329,7 +329,7 @@ impl Model {
             let mut out = Vec::new();
             for (i, s) in specs.iter().enumerate() {
                 let sid = id(i);
-                if t.read(&subnet_key(&sid))?.is_some() {
+                if t.present(&subnet_key(&sid))? {
                     return Err(FieldError::exists("id", "subnet", &sid).at(i).into());
                 }
                 let Some(net) = t.obj::<LogicalNetwork>(&logical::net_key(&s.logicalnetwork))? else {

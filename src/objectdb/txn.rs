@@ -304,6 +304,16 @@ impl<'s> WriteTxn<'s> {
         }
     }
 
+    /// Whether `key` holds a value as this transaction sees it (nothing is decoded).
+    pub fn exists(&mut self, key: &str) -> Result<bool, TxnError> {
+        // Always consult the snapshot, so the key is checked at commit even when overwritten.
+        let stored = self.walk.exists(key)?;
+        Ok(match self.writes.get(key) {
+            Some(w) => w.is_some(),
+            None => stored,
+        })
+    }
+
     /// The object under `key` as this transaction sees it.
     pub fn get<T: DataObject>(&mut self, key: &str) -> Result<Option<Stored<T>>, TxnError> {
         // Always consult the snapshot, so the key is checked at commit even when overwritten.

@@ -259,6 +259,7 @@ impl SdnController {
             pipeline,
             switches: BTreeMap::new(),
             digest: 0,
+            ovsdb_gen: 0,
             status: status_tx,
             computed: computed.clone(),
         };
@@ -384,6 +385,8 @@ struct Worker {
     switches: BTreeMap<u64, Switch>,
     /// [`view_digest`] of the OVSDB view as the run loop last saw it.
     digest: u64,
+    /// The OVSDB view's generation when `digest` was taken.
+    ovsdb_gen: u64,
     status: watch::Sender<Status>,
     computed: ComputedFlows,
 }
@@ -442,6 +445,7 @@ impl Worker {
         for dp in self.of.datapaths() {
             self.add(dp);
         }
+        self.ovsdb_gen = self.ovsdb.generation();
         self.digest = self.ovsdb.with_view(view_digest);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         let routing = self.config.enabled(Module::L3Router);
@@ -454,13 +458,10 @@ impl Worker {
                 self.arp_cycle(true).await;
                 self.reconcile_dirty().await;
             }
+            // The digest is computed only when the view moved (it walks every interface).
             let ovsdb = self.ovsdb.clone();
-            let last = self.digest;
-            let ovsdb_change =
-                ovsdb.wait_view("an OVSDB change", Duration::from_secs(3600), move |v, synced| {
-                    let d = view_digest(v);
-                    (synced && d != last).then_some(d)
-                });
+            let seen = self.ovsdb_gen;
+            let ovsdb_change = async move { ovsdb.changed_after(seen).await };
             tokio::select! {
                 ev = events.recv() => match ev {
                     Ok(ev) => self.on_event(ev).await,
@@ -472,12 +473,17 @@ impl Worker {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                d = ovsdb_change => {
-                    if let Ok(d) = d {
-                        self.digest = d;
-                        self.mark_all_dirty();
+                g = ovsdb_change => match g {
+                    Ok(g) => {
+                        self.ovsdb_gen = g;
+                        let d = self.ovsdb.with_view(view_digest);
+                        if self.ovsdb.is_synced() && d != self.digest {
+                            self.digest = d;
+                            self.mark_all_dirty();
+                        }
                     }
-                }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                },
                 r = self.model.changed() => {
                     if r.is_err() {
                         return;

@@ -224,6 +224,17 @@ impl OvsdbClient {
         self.shared.read().unwrap_or_else(|p| p.into_inner()).synced
     }
 
+    /// The view's generation: it moves on every update of the view (and on sync or loss).
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Waits until the generation moves past `seen`; returns the new one.
+    pub async fn changed_after(&self, seen: u64) -> Result<u64, OvsdbError> {
+        let mut rx = self.generation.clone();
+        rx.wait_for(|g| *g != seen).await.map(|g| *g).map_err(|_| OvsdbError::Closed)
+    }
+
     /// Waits until `check` on the view returns `Some`, re-checking after each update.
     pub async fn wait_view<R>(
         &self,
