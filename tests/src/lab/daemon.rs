@@ -12,8 +12,13 @@ use super::cmd::{LabError, Result, stop_pid, wait_until};
 /// same target profile directory. `cargo nextest run --workspace` builds them.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| LabError::new(format!("current_exe: {e}")))?;
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| LabError::new("no target dir"))?;
+    // target/<profile>/deps/<test binary>, unless VLCP_BIN_DIR names another (benchmarks run the
+    // release binaries with the debug-built tests: VLCP_BIN_DIR=target/release).
+    let from_env = std::env::var_os("VLCP_BIN_DIR").map(PathBuf::from);
+    let profile_dir = match &from_env {
+        Some(d) => d.as_path(),
+        None => exe.parent().and_then(Path::parent).ok_or_else(|| LabError::new("no target dir"))?,
+    };
     let bin = profile_dir.join(name);
     if bin.exists() {
         Ok(bin)
