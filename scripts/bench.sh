@@ -11,7 +11,7 @@
 #   --concurrency C  endpoints in flight (default 8)
 #   --no-micro       skip the cargo micro benchmarks
 #   --docker         also `docker run` on a vlcp network vs Docker's bridge (the e2e benchmark
-#                    heavy_bench_docker_run_vlcp_vs_bridge: a lab dockerd, debug binaries;
+#                    heavy_bench_docker_run_vlcp_vs_bridge: a lab dockerd, release binaries;
 #                    VLCP_BENCH_RUNS runs per driver, default 20)
 #   --out FILE       also write the table here (default target/bench/results.md)
 #   --log FILE       keep the daemon's log (stderr) here
@@ -239,8 +239,9 @@ PY
 cp "$WORK"/run-*.json "$(dirname "$OUT")/" 2>/dev/null || true
 if [ "$DOCKER" = 1 ]; then
     log "docker run on vlcp vs Docker's bridge (tests/tests/bench_docker_run.rs)"
-    (cd "$ROOT" && cargo build -q --workspace --bins \
-        && cargo nextest run -p vlcp-e2e --test bench_docker_run --no-capture 2>/dev/null) \
+    (cd "$ROOT" && cargo build -q --release --workspace --bins \
+        && VLCP_BIN_DIR="$ROOT/target/release" \
+            cargo nextest run -p vlcp-e2e --test bench_docker_run --no-capture 2>/dev/null) \
         | grep -E '^(\||docker run|ratio|plugin)' | sed 's/^docker run/\n### docker run/' >>"$OUT" \
         || { log "the docker run benchmark failed"; RC=1; }
 fi
