@@ -9,28 +9,9 @@
 //! interfaces are patch-port pairs (no kernel devices), each with `external_ids:iface-id`, made
 //! before the logical ports, so what is timed is model change → flows.
 
-// The allocator the daemon ships with, tuned the same way (plugin/src/main.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" fn tune_allocator() {
-    use libmimalloc_sys::{mi_option_set_default, mi_option_t};
-    // `mi_option_e` of the mimalloc v2 that libmimalloc-sys 0.1.49 builds (Cargo.lock pins it);
-    // the crate exports no constants for these two.
-    const ARENA_EAGER_COMMIT: mi_option_t = 4;
-    const PURGE_DELAY: mi_option_t = 15;
-    // SAFETY: only sets option defaults (no allocation); mimalloc reads the environment after.
-    unsafe {
-        mi_option_set_default(ARENA_EAGER_COMMIT, 0);
-        mi_option_set_default(PURGE_DELAY, 0);
-    }
-}
-
-/// Runs [`tune_allocator`] before mimalloc initialises: mimalloc's own constructor has gcc's
-/// default priority (65535) and lower numbers run first; Rust code allocates only after both.
-#[used]
-#[unsafe(link_section = ".init_array.00200")]
-static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+// The allocator the daemon ships with, tuned the same way.
+#[path = "../plugin/src/allocator.rs"]
+mod allocator;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -164,22 +164,7 @@ fn heavy_daemon_crash_inside_create_endpoint_is_repaired_by_its_next_start() {
     }
     // A new container works and reaches the survivor.
     let d = lab.daemon(None);
-    lab.dockerd
-        .docker(&["run", "-d", "--network", "net1", "--name", "after", "bb:latest", "sleep", "900"])
-        .unwrap();
-    let keep_ip = lab
-        .dockerd
-        .docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "keep"])
-        .unwrap();
-    let reached = wait_until("the new container to reach the survivor", Duration::from_secs(20), || {
-        lab.dockerd
-            .cmd()
-            .args(["exec", "after", "ping", "-c", "1", "-W", "1", &keep_ip])
-            .output()
-            .is_ok_and(|o| o.status.success())
-            .then_some(())
-    });
-    assert!(reached.is_ok(), "{}", d.log_text());
+    lab.new_container_reaches_survivor(&d);
     lab.assert_no_leaks("after the repairs");
     assert_eq!(d.stop(), Some(0));
     let (code, report) = lab.cleanup_dry_run();
@@ -235,24 +220,7 @@ fn heavy_daemon_crash_mid_call_then_cleanup_leaves_nothing_and_containers_work()
 
     // Afterwards new containers work and reach the survivor.
     let d = lab.daemon(None);
-    lab.dockerd
-        .docker(&["run", "-d", "--network", "net1", "--name", "after", "bb:latest", "sleep", "900"])
-        .unwrap();
-    let keep_ip = lab
-        .dockerd
-        .docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "keep"])
-        .unwrap();
-    let ping = || {
-        lab.dockerd
-            .cmd()
-            .args(["exec", "after", "ping", "-c", "1", "-W", "1", &keep_ip])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let reached = wait_until("the new container to reach the survivor", Duration::from_secs(20), || {
-        ping().then_some(())
-    });
-    assert!(reached.is_ok(), "{}", d.log_text());
+    lab.new_container_reaches_survivor(&d);
     lab.assert_no_leaks("after recovery");
     // Address reservations of the dead endpoints are gone too: with the daemon down, a dry run of
     // the cleanup finds nothing left to repair.
@@ -262,6 +230,26 @@ fn heavy_daemon_crash_mid_call_then_cleanup_leaves_nothing_and_containers_work()
 }
 
 impl Lab {
+    /// `docker run` of a container `after` on net1, which must reach `keep` within 20 s.
+    fn new_container_reaches_survivor(&self, d: &VlcpDaemon) {
+        self.dockerd
+            .docker(&["run", "-d", "--network", "net1", "--name", "after", "bb:latest", "sleep", "900"])
+            .unwrap();
+        let keep_ip = self
+            .dockerd
+            .docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "keep"])
+            .unwrap();
+        let reached = wait_until("the new container to reach the survivor", Duration::from_secs(20), || {
+            self.dockerd
+                .cmd()
+                .args(["exec", "after", "ping", "-c", "1", "-W", "1", &keep_ip])
+                .output()
+                .is_ok_and(|o| o.status.success())
+                .then_some(())
+        });
+        assert!(reached.is_ok(), "{}", d.log_text());
+    }
+
     fn cleanup_dry_run(&self) -> (i32, String) {
         let out = run(Command::new(workspace_bin("vlcp-cleanup").unwrap())
             .arg("-f")
