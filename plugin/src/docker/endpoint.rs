@@ -92,6 +92,17 @@ pub struct RepairReport {
     pub failed: Vec<String>,
 }
 
+/// Removes the DockerInfo of port `pid` if it still records a pending veth removal.
+async fn drop_info_if_deleting(db: &vlcp::objectdb::ObjectDb, pid: &str) -> Result<(), TxnError> {
+    let key = DockerInfo::key_of(&[pid]);
+    db.transact(std::slice::from_ref(&key), |t| match t.get::<DockerInfo>(&key)?.map(|s| s.data.state) {
+        Some(EndpointState::Deleting) => t.delete::<DockerInfo>(&key).map(drop),
+        _ => Ok(()),
+    })
+    .await
+    .map(drop)
+}
+
 fn store(e: TxnError) -> PluginError {
     PluginError::Internal(format!("storage: {e}"))
 }
@@ -123,6 +134,19 @@ impl VlcpDriver {
     async fn write_info(&self, info: DockerInfo) -> Result<(), PluginError> {
         self.model.db().transact(&[info.key()], |t| t.put(&info)).await.map_err(store)?;
         Ok(())
+    }
+
+    /// A fresh DockerInfo for port `pid` of Docker network `nid`, plumbed as `names` on this host.
+    fn new_info(&self, pid: &str, nid: &str, names: &VethNames, state: EndpointState) -> DockerInfo {
+        DockerInfo {
+            id: pid.into(),
+            docker_port: names.container.clone(),
+            docker_host_port: names.host.clone(),
+            docker_sandbox: None,
+            docker_network: nid.into(),
+            docker_host: self.plumber.host_id().unwrap_or_default(),
+            state,
+        }
     }
 
     /// Records that this process works on `pid` (the startup repair leaves it alone).
@@ -158,16 +182,7 @@ impl VlcpDriver {
         tokio::spawn(async move {
             match done.await {
                 Ok(Ok(())) => {
-                    let key = DockerInfo::key_of(&[&pid]);
-                    let r = db
-                        .transact(std::slice::from_ref(&key), |t| {
-                            match t.get::<DockerInfo>(&key)?.map(|s| s.data.state) {
-                                Some(EndpointState::Deleting) => t.delete::<DockerInfo>(&key).map(drop),
-                                _ => Ok(()),
-                            }
-                        })
-                        .await;
-                    if let Err(e) = r {
+                    if let Err(e) = drop_info_if_deleting(&db, &pid).await {
                         tracing::warn!(port = %pid, error = %e, "DockerInfo of a removed endpoint not dropped");
                     }
                 }
@@ -249,18 +264,7 @@ impl VlcpDriver {
                 EndpointState::Creating => {
                     self.drop_port_and_info(&info.id).await.map(|()| report.creates += 1)
                 }
-                _ => {
-                    let key = info.key();
-                    db.transact(std::slice::from_ref(&key), |t| {
-                        match t.get::<DockerInfo>(&key)?.map(|s| s.data.state) {
-                            Some(EndpointState::Deleting) => t.delete::<DockerInfo>(&key).map(drop),
-                            _ => Ok(()),
-                        }
-                    })
-                    .await
-                    .map_err(store)
-                    .map(|_| report.deletes += 1)
-                }
+                _ => drop_info_if_deleting(db, &info.id).await.map_err(store).map(|()| report.deletes += 1),
             };
             if let Err(e) = r {
                 report.failed.push(format!("{}: {e}", info.id));
@@ -294,15 +298,10 @@ impl VlcpDriver {
         self.model
             .db()
             .transact(std::slice::from_ref(&key), |t| {
-                let mut info = t.get::<DockerInfo>(&key)?.map(|s| s.data).unwrap_or_else(|| DockerInfo {
-                    id: pid.into(),
-                    docker_port: names.container.clone(),
-                    docker_host_port: names.host.clone(),
-                    docker_network: nid.into(),
-                    docker_sandbox: None,
-                    docker_host: self.plumber.host_id().unwrap_or_default(),
-                    state: EndpointState::Ready,
-                });
+                let mut info = t
+                    .get::<DockerInfo>(&key)?
+                    .map(|s| s.data)
+                    .unwrap_or_else(|| self.new_info(pid, nid, names, EndpointState::Ready));
                 info.docker_sandbox = sandbox.map(str::to_owned);
                 t.put(&info)
             })
@@ -416,15 +415,7 @@ impl VlcpDriver {
         let mtu = net.mtu.unwrap_or(self.cfg.mtu);
         let names = self.veth_names(eid);
         self.note_touched(&pid);
-        let info = DockerInfo {
-            id: pid.clone(),
-            docker_port: names.container.clone(),
-            docker_host_port: names.host.clone(),
-            docker_sandbox: None,
-            docker_network: nid.into(),
-            docker_host: self.plumber.host_id().unwrap_or_default(),
-            state: EndpointState::Creating,
-        };
+        let info = self.new_info(&pid, nid, &names, EndpointState::Creating);
         let port = match self.model.logical_port(&pid).await.map_err(|e| model_err("logical port", e))? {
             Some(p) => {
                 let same_ip = ip.is_none_or(|ip| p.ip_address.as_deref() == Some(ip.to_string().as_str()));
@@ -562,14 +553,8 @@ impl VlcpDriver {
             }
             let current = t.get::<DockerInfo>(&ikey)?.map(|s| s.data);
             if pending {
-                let mut info = current.unwrap_or_else(|| DockerInfo {
-                    id: pid.clone(),
-                    docker_port: names.container.clone(),
-                    docker_host_port: names.host.clone(),
-                    docker_network: req.network_id.clone(),
-                    docker_host: self.plumber.host_id().unwrap_or_default(),
-                    ..Default::default()
-                });
+                let mut info = current
+                    .unwrap_or_else(|| self.new_info(&pid, &req.network_id, &names, EndpointState::Deleting));
                 info.state = EndpointState::Deleting;
                 info.docker_sandbox = None;
                 t.put(&info)
