@@ -5,7 +5,7 @@
 # markdown table of everything on stdout (also written to --out).
 #
 # Usage: scripts/bench.sh [--endpoints N] [--keep N] [--concurrency C] [--no-micro] [--docker]
-#                        [--out FILE] [--log FILE]
+#                        [--out FILE] [--log FILE] [--rcu-expedited]
 #   --endpoints N    churn: full endpoint lifecycles (default 1000)
 #   --keep N         scale: endpoints held up while churning 200 more (default 1000; 0 skips)
 #   --concurrency C  endpoints in flight (default 8)
@@ -15,6 +15,11 @@
 #                    VLCP_BENCH_RUNS runs per driver, default 20)
 #   --out FILE       also write the table here (default target/bench/results.md)
 #   --log FILE       keep the daemon's log (stderr) here
+#   --rcu-expedited  run with /sys/kernel/rcu_expedited=1 (restored on exit): ovs-vswitchd's
+#                    userspace datapath closes a packet socket per removed port, and each close
+#                    waits for a kernel RCU grace period (8-16 ms) on its main thread; this shows
+#                    the churn when that wait is not the limit. A system-wide kernel setting:
+#                    for measurement, not a default.
 # Needs root (network namespaces, veths), Open vSwitch, curl, python3. Everything it starts is
 # stopped and removed on exit, also on Ctrl-C. Exit status: 0, or 1 when a vlcp-bench run failed
 # calls or leaked.
@@ -28,6 +33,7 @@ MICRO=1
 DOCKER=0
 OUT="$ROOT/target/bench/results.md"
 KEEP_LOG=""
+RCU=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --endpoints) ENDPOINTS=$2; shift 2 ;;
@@ -37,7 +43,8 @@ while [ $# -gt 0 ]; do
         --docker) DOCKER=1; shift ;;
         --out) OUT=$2; shift 2 ;;
         --log) KEEP_LOG=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --rcu-expedited) RCU=1; shift ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +57,7 @@ WORK=$(mktemp -d /tmp/vlcp-bench-XXXXXX)
 NS="vlb$$"
 BR=dockerbr0
 DAEMON_PID=""
+RCU_WAS=""
 log() { echo "bench.sh: $*" >&2; }
 
 cleanup() {
@@ -64,8 +72,13 @@ cleanup() {
     ip netns del "$NS" 2>/dev/null
     [ -n "$KEEP_LOG" ] && cp "$WORK/vlcp.log" "$KEEP_LOG"
     rm -rf "$WORK"
+    if [ -n "$RCU_WAS" ]; then echo "$RCU_WAS" >/sys/kernel/rcu_expedited; fi
 }
 trap cleanup EXIT
+if [ "$RCU" = 1 ]; then
+    RCU_WAS=$(cat /sys/kernel/rcu_expedited)
+    echo 1 >/sys/kernel/rcu_expedited
+fi
 trap 'exit 130' INT TERM
 
 cd "$ROOT"
@@ -146,7 +159,7 @@ if [ "$KEEP" -gt 0 ]; then
 fi
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-MACHINE="load average $LOAD at the end; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/^Mem/ {print $2}') GB RAM, $(uname -r)"
+MACHINE="load average $LOAD at the end; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/^Mem/ {print $2}') GB RAM, $(uname -r), /sys/kernel/rcu_expedited=$(cat /sys/kernel/rcu_expedited)"
 python3 - "$WORK" "$MACHINE" >"$OUT" <<'PY'
 import json, os, re, sys
 work, machine = sys.argv[1], sys.argv[2]

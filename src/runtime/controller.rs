@@ -115,7 +115,9 @@ struct ComputedState {
 struct ViewSource {
     datapath_id: u64,
     pipeline: Pipeline,
-    entries: Vec<crate::sdn::flow::FlowEntry>,
+    /// The flow entries (with their owners) are computed again from `input` when a reader asks:
+    /// keeping them would hold a second copy of every flow (5 per endpoint) between recomputes.
+    config: Arc<SdnConfig>,
     desired: Arc<FlowTable>,
     interfaces: BridgeInterfaces,
     input: Arc<SwitchInput>,
@@ -138,7 +140,7 @@ impl LazyView {
                 s.datapath_id,
                 &s.interfaces.0.bridge,
                 s.pipeline.clone(),
-                &s.entries,
+                &compute::entries(&s.pipeline, &s.config, &s.input),
                 Arc::clone(&s.desired),
                 &s.interfaces.1,
                 &s.input,
@@ -255,7 +257,7 @@ impl SdnController {
             of,
             ovsdb,
             model,
-            config,
+            config: Arc::new(config),
             pipeline,
             switches: BTreeMap::new(),
             digest: 0,
@@ -380,7 +382,7 @@ struct Worker {
     of: Arc<Controller>,
     ovsdb: OvsdbClient,
     model: watch::Receiver<Arc<ModelSnapshot>>,
-    config: SdnConfig,
+    config: Arc<SdnConfig>,
     pipeline: Pipeline,
     switches: BTreeMap<u64, Switch>,
     /// [`view_digest`] of the OVSDB view as the run loop last saw it.
@@ -693,7 +695,7 @@ impl Worker {
         let old_view = self.computed.publish_source(ViewSource {
             datapath_id: id,
             pipeline: self.pipeline.clone(),
-            entries,
+            config: Arc::clone(&self.config),
             desired: Arc::clone(&desired),
             interfaces: Arc::clone(&interfaces),
             input: Arc::clone(&sw.input),

@@ -1,7 +1,9 @@
 //! Endpoints: `CreateEndpoint` makes the logical port `docker-<eid>` (Docker's address, Docker's
 //! MAC or one derived from the address), records a [`DockerInfo`], and plumbs the veth pair
 //! into OVS; `Join` hands Docker the container end with the gateway and static routes;
-//! `DeleteEndpoint` undoes it all, best-effort and in order.
+//! `DeleteEndpoint` undoes it all, best-effort and in order: the logical port, the address and the
+//! OVS port at once, the veth pair in the background (the plumbing's reaper; the DockerInfo stays,
+//! marked `deleting`, until the pair is gone, so a crash in between is finished at the next start).
 //!
 //! A failure of the plumbing removes the logical port and the DockerInfo again (the plumbing
 //! undoes its own steps, OVS record included). A retried `CreateEndpoint` reuses the logical
