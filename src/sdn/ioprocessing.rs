@@ -14,8 +14,13 @@
 //! floods REG5's network: every local port of it (the switch never outputs to the input port)
 //! and every physical port through the driver's egress actions. Packets of unbound ports match
 //! nothing and are dropped.
+//!
+//! An OpenFlow message holds at most 65535 bytes, an output action 16: a network with more than
+//! [`FLOOD_CHUNK`] outputs on one switch floods through a chain of flows in `egress`, each with
+//! up to that many actions, told apart by a step number in REG7's low byte
+//! ([`FLOOD_STEP_MASK`]): step `i` outputs its share, loads `i + 1` and resubmits to `egress`.
 
-use crate::openflow::{Action, Oxm, PortNo};
+use crate::openflow::{Action, FieldSlice, NX_IN_PORT, NxAction, Oxm, OxmField, PortNo};
 
 use super::drivers::driver;
 use super::flow::{FlowEntry, Owner, set_reg};
@@ -34,6 +39,10 @@ pub const REG_FLAGS: u8 = 7;
 pub const FLAG_ALLOW_IN_PORT: u32 = 0x8000;
 /// REG7 bit: the packet came in through a logical port.
 pub const FLAG_FROM_LOGICAL: u32 = 0x4000;
+/// REG7 bits of the flood chain's step (0 on every packet until a chained flood flow loads it).
+pub const FLOOD_STEP_MASK: u32 = 0xff;
+/// Most actions in one flood flow (2048 outputs: 32 kB of the 64 kB an OpenFlow message may have).
+pub const FLOOD_CHUNK: usize = 2048;
 /// REG6 value meaning "flood the output network".
 pub const FLOOD: u32 = PortNo::ANY.0;
 
@@ -98,20 +107,52 @@ pub fn egress_flows(input: &SwitchInput, check_network: bool) -> Vec<FlowEntry> 
         out.push(f.actions([Action::output(PortNo(p.ofport))]));
     }
     for net in &input.networks {
-        let mut actions: Vec<Action> =
-            input.ports_of(net.netid).map(|p| Action::output(PortNo(p.ofport))).collect();
+        // One unit per destination: a port's output, or a physical port's driver actions (never
+        // split across two flows of a chain).
+        let mut units: Vec<Vec<Action>> =
+            input.ports_of(net.netid).map(|p| vec![Action::output(PortNo(p.ofport))]).collect();
         for pp in input.physical_ports_of(net) {
-            actions.extend(driver(net.kind).egress(net, pp));
+            units.push(driver(net.kind).egress(net, pp));
         }
-        if actions.is_empty() {
+        if units.is_empty() {
             continue;
         }
-        out.push(
-            FlowEntry::new(M, Owner::Network(net.id.clone()), "egress", PRIO_FLOOD)
+        let chunks = flood_chunks(units);
+        let chained = chunks.len() > 1;
+        let last = chunks.len() - 1;
+        for (step, mut actions) in chunks.into_iter().enumerate() {
+            let mut f = FlowEntry::new(M, Owner::Network(net.id.clone()), "egress", PRIO_FLOOD)
                 .with(Oxm::reg(REG_OUT_NET, u32::from(net.netid)))
-                .with(Oxm::reg(REG_OUT_PORT, FLOOD))
-                .actions(actions),
-        );
+                .with(Oxm::reg(REG_OUT_PORT, FLOOD));
+            if chained {
+                f = f.with(Oxm::reg_masked(REG_FLAGS, step as u32, FLOOD_STEP_MASK));
+                if step < last {
+                    actions.push(Action::Nx(NxAction::RegLoad {
+                        dst: FieldSlice::new(OxmField::reg(REG_FLAGS), 0),
+                        n_bits: FLOOD_STEP_MASK.count_ones() as u16,
+                        value: step as u64 + 1,
+                    }));
+                    actions.push(Action::Nx(NxAction::ResubmitTable { in_port: NX_IN_PORT, table: 255 }));
+                }
+            }
+            out.push(f.actions(actions));
+        }
     }
     out
+}
+
+/// Packs the flood units into flows of at most [`FLOOD_CHUNK`] actions (a unit larger than that
+/// gets a flow of its own); at most [`FLOOD_STEP_MASK`] + 1 flows, which is 500 000 ports.
+fn flood_chunks(units: Vec<Vec<Action>>) -> Vec<Vec<Action>> {
+    let mut chunks: Vec<Vec<Action>> = vec![Vec::new()];
+    for u in units {
+        let room = chunks.len() <= FLOOD_STEP_MASK as usize;
+        let cur = chunks.last_mut().expect("never empty");
+        if !cur.is_empty() && cur.len() + u.len() > FLOOD_CHUNK && room {
+            chunks.push(u);
+        } else {
+            cur.extend(u);
+        }
+    }
+    chunks
 }

@@ -510,3 +510,52 @@ fn vlan_network_tags_on_the_physical_port_and_untags_on_the_way_in() {
     );
     assert_eq!(t.verdict.kind, VerdictKind::Dropped, "{t:#?}");
 }
+
+/// A network with more local ports than one flood flow can carry (an OpenFlow message is at most
+/// 65535 bytes; 5000 outputs are 80 kB): the flood is a chain of flows that each fit in a
+/// message, and a broadcast still reaches every other port, once.
+#[test]
+fn a_network_too_big_for_one_flood_flow_floods_through_a_chain() {
+    use crate::openflow::{Frame, Message};
+    let n = 5000u32;
+    let mut m = model(false);
+    m.logical_ports.clear();
+    let mut ifaces = Vec::new();
+    for i in 1..=n {
+        let id = format!("q{i}");
+        let mut p = lport(&id, "n1", "s1", 0, "198.18.1.11");
+        p.mac = [2, 1, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        p.ip = None;
+        m.logical_ports.insert(id.clone(), p);
+        ifaces.push(OvsInterface { name: format!("t{i}"), ofport: i, iface_id: Some(id) });
+    }
+    let c = cfg(false);
+    let input = bind(&m, &SwitchIdentity::default(), &ifaces, &mut IdAssigner::default());
+    let pipeline = compute::pipeline(&c).unwrap();
+    let entries = compute::entries(&pipeline, &c, &input);
+    let flows = compute::desired(&pipeline, &c, &input).unwrap();
+    let mods = crate::sdn::flowsync::plan(&crate::sdn::flow::FlowTable::default(), &flows).into_mods();
+    assert_eq!(mods.len(), flows.len());
+    for fm in mods {
+        let frame = Frame::new(1, Message::FlowMod(fm));
+        frame.to_bytes().expect("every flow fits in one OpenFlow message");
+    }
+    let floods =
+        entries.iter().filter(|e| e.table == "egress" && e.priority == crate::sdn::ioprocessing::PRIO_FLOOD);
+    assert_eq!(floods.count(), 3, "5000 outputs in flows of at most 2048");
+    let v = SwitchView::new(0x42, "br-test", pipeline, &entries, flows, &ifaces, &input);
+    let t = trace(
+        &v,
+        pkt(
+            &v,
+            &[
+                ("in_port", "1"),
+                ("dl_dst", "ff:ff:ff:ff:ff:ff"),
+                ("proto", "udp"),
+                ("nw_dst", "198.18.1.255"),
+            ],
+        ),
+    );
+    assert_eq!(t.verdict.kind, VerdictKind::Flooded, "{:?}", t.verdict);
+    assert_eq!(ports(&t), (2..=n).collect::<Vec<_>>());
+}
