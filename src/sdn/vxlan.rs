@@ -299,7 +299,8 @@ pub fn add_flood(entries: &mut [FlowEntry], input: &SwitchInput) {
         let Some((ofport, vni)) = tunnel(input, *netid) else { continue };
         let Some(net) = input.network(*netid) else { continue };
         let owner = Owner::Network(net.id.clone());
-        let flood = entries.iter_mut().find(|e| {
+        // The last flow of a chained flood (see `ioprocessing`), or the only one.
+        let flood = entries.iter_mut().rev().find(|e| {
             e.table == "egress"
                 && e.priority == PRIO_FLOOD
                 && e.module == Module::IoProcessing
