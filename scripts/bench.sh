@@ -76,6 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ "$RCU" = 1 ]; then
+    [ -w /sys/kernel/rcu_expedited ] || { echo "bench.sh: --rcu-expedited: /sys/kernel/rcu_expedited is not writable here" >&2; exit 2; }
     RCU_WAS=$(cat /sys/kernel/rcu_expedited)
     echo 1 >/sys/kernel/rcu_expedited
 fi
